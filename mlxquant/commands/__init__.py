@@ -1,0 +1,3 @@
+"""Subcommands of the ``mlxquant`` command line (see :mod:`mlxquant.cli`)."""
+
+__all__: list[str] = []

@@ -27,24 +27,25 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "RESULTS_DIR",
-    "Measurement",
     "Bench",
-    "time_fn",
-    "memcpy_baseline",
+    "Measurement",
     "bandwidth_baseline",
-    "gbps",
     "environment",
-    "write_json",
     "format_table",
+    "gbps",
+    "memcpy_baseline",
     "mlx_sync",
+    "time_fn",
+    "write_json",
 ]
 
 #: Where every benchmark writes its JSON results.

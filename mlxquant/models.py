@@ -1,0 +1,370 @@
+"""Read a model file's inputs and outputs — names, shapes, dtypes and quantization parameters.
+
+``inspect_model(path)`` reads ``.tflite`` files with mlxquant's own FlatBuffer reader (no peer package needed) and
+``.onnx`` files with the ``onnx`` package (``pip install 'mlxquant[onnx]'``). Nothing is executed.
+
+Where the parameters come from (docs/spec/models.md has the full rules):
+
+* **TFLite**: the tensor's own ``QuantizationParameters`` (``scale``, ``zero_point``, ``quantized_dimension``).
+  A tensor with no scale (or all-zero scales) is not quantized.
+* **ONNX**: an integer graph input consumed by ``DequantizeLinear`` takes that node's scale / zero point / axis
+  (``io="integer"``: the caller feeds quantized values); a float input consumed by ``QuantizeLinear`` (onnxruntime's
+  QDQ models) takes that node's parameters with ``io="float"`` (the model quantizes it itself). Outputs likewise from
+  the ``QuantizeLinear`` (integer output) or ``DequantizeLinear`` (float output) that produces them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import MissingDependencyError, ModelFormatError
+
+__all__ = ["MODEL_FORMATS", "ModelInfo", "TensorSpec", "inspect_model"]
+
+#: File formats inspect_model reads.
+MODEL_FORMATS = ("onnx", "tflite")
+
+_INT_DTYPES = ("int2", "uint2", "int4", "uint4", "int8", "uint8", "int16", "uint16", "int32", "uint32")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model.
+
+    Attributes:
+        name: the tensor's name in the model.
+        shape: extents; ``None`` (TFLite -1 / unknown ONNX dim) or a string (ONNX symbolic dim) where dynamic.
+        dtype: the element type the runtime takes or returns ("float32", "uint8", "int8", ...).
+        scale: quantization scale(s), float32 array of shape ``()`` (per-tensor) or ``(D,)`` (per-axis);
+            ``None`` when the tensor carries no quantization.
+        zero_point: zero point(s), int64 array of the same shape as ``scale`` (``None`` when not quantized).
+        axis: the quantized axis for per-axis parameters, else ``None``.
+        qdtype: the integer type of the quantized values ("uint8", "int8", ...), else ``None``.
+        io: ``"integer"`` when the runtime exchanges quantized integers at this tensor, ``"float"`` when it
+            exchanges floats (quantization, if any, happens inside the model).
+        source: where the parameters were read: ``"tflite"`` (tensor params), ``"DequantizeLinear"``,
+            ``"QuantizeLinear"`` or ``"none"``.
+    """
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str
+    scale: np.ndarray | None = field(default=None, repr=False, compare=False)
+    zero_point: np.ndarray | None = field(default=None, repr=False, compare=False)
+    axis: int | None = None
+    qdtype: str | None = None
+    io: str = "float"
+    source: str = "none"
+    block_size: int | None = None
+
+    @property
+    def quantized(self) -> bool:
+        """True when the tensor carries quantization parameters."""
+        return self.scale is not None
+
+    @property
+    def per_axis(self) -> bool:
+        """True for per-axis (per-channel) parameters."""
+        return self.axis is not None
+
+    @property
+    def qparams(self) -> tuple[float, int] | None:
+        """``(scale, zero_point)`` as Python numbers for per-tensor parameters, else ``None``."""
+        if self.scale is None or self.axis is not None or self.zero_point is None:
+            return None
+        return float(self.scale.reshape(-1)[0]), int(self.zero_point.reshape(-1)[0])
+
+    def static_shape(self, batch: int = 1) -> tuple[int, ...] | None:
+        """The shape with a dynamic leading (batch) dimension set to ``batch``; ``None`` if other dims are dynamic."""
+        dims = list(self.shape)
+        if dims and not isinstance(dims[0], int):
+            dims[0] = batch
+        if any(not isinstance(d, int) or d < 0 for d in dims):
+            return None
+        return tuple(int(d) for d in dims)
+
+    def describe_quant(self) -> str:
+        """A short human-readable description of the quantization (for tables)."""
+        if self.scale is None:
+            return "-"
+        s = self.scale.reshape(-1)
+        z = self.zero_point.reshape(-1) if self.zero_point is not None else np.zeros(1, np.int64)
+        where = "I/O" if self.io == "integer" else "in-graph"
+        if self.axis is None:
+            return f"{self.qdtype} {where} scale={float(s[0]):.6g} zp={int(z[0])}"
+        return (f"{self.qdtype} {where} per-axis axis={self.axis} ({s.size} scales "
+                f"{float(s.min()):.3g}..{float(s.max()):.3g}, zp {int(z.min())}..{int(z.max())})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable description (plain Python numbers, no NumPy scalars)."""
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "quantized": self.quantized,
+            "scale": None if self.scale is None else [float(v) for v in self.scale.reshape(-1)],
+            "zero_point": None if self.zero_point is None else [int(v) for v in self.zero_point.reshape(-1)],
+            "axis": self.axis,
+            "qdtype": self.qdtype,
+            "io": self.io,
+            "source": self.source,
+            "block_size": self.block_size,
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The inputs and outputs of a model file (see :func:`inspect_model`)."""
+
+    path: str
+    format: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    operators: list[str] = field(default_factory=list, repr=False)
+    producer: str = ""
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def labels(self) -> list[str] | None:
+        """Class names stored in the model's metadata (Ultralytics-style ``names`` dict), else ``None``."""
+        raw = self.metadata.get("names")
+        if not raw:
+            return None
+        import ast
+
+        try:
+            names = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return None
+        if isinstance(names, dict) and all(isinstance(k, int) for k in names):
+            return [str(names[k]) for k in sorted(names)]
+        if isinstance(names, (list, tuple)):
+            return [str(n) for n in names]
+        return None
+
+    @property
+    def quantized(self) -> bool:
+        """True when the model holds quantized tensors at its boundary or quantize/dequantize operators inside."""
+        q_ops = {"QuantizeLinear", "DequantizeLinear", "QUANTIZE", "DEQUANTIZE", "QLinearConv", "QLinearMatMul"}
+        return any(t.quantized for t in (*self.inputs, *self.outputs)) or any(o in q_ops for o in self.operators)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable description."""
+        return {
+            "path": self.path, "format": self.format, "producer": self.producer, "quantized": self.quantized,
+            "operators": len(self.operators),
+            "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+        }
+
+    def table(self) -> str:
+        """The inputs and outputs as an aligned text table."""
+        rows = [("", "name", "shape", "dtype", "quantization")]
+        for kind, specs in (("input", self.inputs), ("output", self.outputs)):
+            for t in specs:
+                shape = "[" + ", ".join("?" if d is None else str(d) for d in t.shape) + "]"
+                rows.append((kind, t.name, shape, t.dtype, t.describe_quant()))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [f"{self.path}  ({self.format}, {len(self.operators)} operators"
+                 + (f", {self.producer}" if self.producer else "") + ")"]
+        for r in rows:
+            lines.append("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _detect_format(path: Path, head: bytes) -> str:
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return "tflite"
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".tflite":
+        raise ModelFormatError(f"{str(path)!r} is not a TFLite model: no 'TFL3' FlatBuffer identifier at bytes 4..8")
+    raise ModelFormatError(f"cannot tell the format of {str(path)!r}: expected a .tflite FlatBuffer (identifier "
+                           f"'TFL3') or an .onnx file; valid formats are: {', '.join(MODEL_FORMATS)}")
+
+
+def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
+    """Read the inputs and outputs of a ``.tflite`` or ``.onnx`` model, with their quantization parameters.
+
+    Args:
+        path: the model file. The format is recognised from the TFLite FlatBuffer identifier, else the suffix.
+
+    Returns:
+        A :class:`ModelInfo` whose ``inputs`` and ``outputs`` are :class:`TensorSpec` entries;
+        ``info.table()`` renders them, ``info.to_dict()`` gives plain JSON-ready data.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ModelFormatError: the file is not a model of a known format, or is truncated / corrupt.
+        MissingDependencyError: an ``.onnx`` file was given and the ``onnx`` package is not installed.
+
+    Example:
+        >>> import mlxquant as mq, importlib.resources as ir
+        >>> info = mq.inspect_model(ir.files("mlxquant") / "data" / "colour_detector.onnx")  # doctest: +SKIP
+        >>> info.inputs[0].shape  # doctest: +SKIP
+        ('batch', 3, 256, 256)
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such model file: {str(p)!r}")
+    with open(p, "rb") as f:
+        head = f.read(8)
+    fmt = _detect_format(p, head)
+    if fmt == "tflite":
+        return _inspect_tflite(p)
+    return _inspect_onnx(p)
+
+
+# ---------------------------------------------------------------------------------------------------------- TFLite
+def _inspect_tflite(p: Path) -> ModelInfo:
+    from ._tflite import read_tflite
+
+    m = read_tflite(p.read_bytes())
+
+    def spec(i: int) -> TensorSpec:
+        t = m.tensors[i]
+        shape: tuple[int | str | None, ...] = t.shape
+        if t.shape_signature is not None and len(t.shape_signature) == len(t.shape):
+            shape = tuple(None if s < 0 else int(s) for s in t.shape_signature)
+        # TFLite marks "not quantized" by an absent or all-zero scale vector (the interpreter reports scale 0.0).
+        if t.scale.size == 0 or not np.any(t.scale):
+            return TensorSpec(t.name, shape, t.dtype)
+        zp = t.zero_point if t.zero_point.size else np.zeros(t.scale.shape, np.int64)
+        per_axis = t.scale.size > 1
+        scale = t.scale.astype(np.float32) if per_axis else t.scale.astype(np.float32).reshape(())
+        zp = zp.astype(np.int64) if per_axis else zp.astype(np.int64).reshape(-1)[:1].reshape(())
+        is_int = t.dtype in _INT_DTYPES
+        return TensorSpec(t.name, shape, t.dtype, scale, zp, axis=t.quantized_dimension if per_axis else None,
+                          qdtype=t.dtype if is_int else None, io="integer" if is_int else "float", source="tflite")
+
+    return ModelInfo(str(p), "tflite", [spec(i) for i in m.inputs], [spec(i) for i in m.outputs],
+                     operators=m.operators, producer=m.description)
+
+
+# ------------------------------------------------------------------------------------------------------------ ONNX
+def _import_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise MissingDependencyError(
+            "reading .onnx models needs the 'onnx' package; install it with: pip install 'mlxquant[onnx]'"
+        ) from None
+    return onnx
+
+
+def _inspect_onnx(p: Path) -> ModelInfo:
+    onnx = _import_onnx()
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception as e:  # onnx raises DecodeError / google.protobuf errors of several kinds
+        raise ModelFormatError(f"cannot read ONNX model {str(p)!r}: {e}") from None
+    g = model.graph
+    if not g.node and not g.input:
+        raise ModelFormatError(f"{str(p)!r} holds no ONNX graph (empty or not an ONNX file)")
+    consts: dict[str, np.ndarray] = {}
+    for init in g.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            consts[init.name] = numpy_helper.to_array(init)
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(a.t)
+    init_names = {i.name for i in g.initializer}
+    consumers: dict[str, list[Any]] = {}
+    producer: dict[str, Any] = {}
+    for node in g.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+        for name in node.output:
+            producer[name] = node
+
+    def dtype_of(vi: Any) -> str:
+        elem = vi.type.tensor_type.elem_type
+        try:
+            return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem)))
+        except Exception:
+            return onnx.TensorProto.DataType.Name(elem).lower()
+
+    def shape_of(vi: Any) -> tuple[int | str | None, ...]:
+        dims = []
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            elif d.HasField("dim_param"):
+                dims.append(str(d.dim_param))
+            else:
+                dims.append(None)
+        return tuple(dims)
+
+    def qparams(node: Any, int_tensor: str) -> tuple[np.ndarray, np.ndarray, int | None, str, int | None]:
+        """(scale, zero_point, axis, integer dtype, block_size) of a QuantizeLinear/DequantizeLinear node."""
+        if len(node.input) < 2 or node.input[1] not in consts:
+            raise ModelFormatError(f"{node.op_type} node {node.name!r}: its scale {node.input[1:2]} is not a "
+                                   "constant; mlxquant reads only constant quantization parameters")
+        scale = np.asarray(consts[node.input[1]], np.float32)
+        zp_name = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+        if zp_name and zp_name not in consts:
+            raise ModelFormatError(f"{node.op_type} node {node.name!r}: zero point {zp_name!r} is not a constant")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if zp_name:
+            zp_arr = consts[zp_name]
+            qdtype = str(zp_arr.dtype)
+            zp = np.asarray(zp_arr, np.int64)
+        else:
+            # ONNX: without a zero point, the default is 0 of type uint8 (or output_dtype, opset 21+)
+            qdtype = "uint8"
+            if attrs.get("output_dtype"):
+                qdtype = str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(attrs["output_dtype"])))
+            zp = np.zeros(scale.shape, np.int64)
+        if int_tensor:
+            qdtype = int_tensor
+        block = int(attrs["block_size"]) if attrs.get("block_size") else None
+        axis: int | None = None
+        if scale.ndim >= 1 and (scale.size > 1 or block):
+            axis = int(attrs.get("axis", 1))  # ONNX default axis is 1
+        else:
+            scale, zp = scale.reshape(()), zp.reshape(())
+        return scale, zp, axis, qdtype, block
+
+    graph_inputs = [vi for vi in g.input if vi.name not in init_names]
+    inputs: list[TensorSpec] = []
+    for vi in graph_inputs:
+        dtype, shape = dtype_of(vi), shape_of(vi)
+        spec = TensorSpec(vi.name, shape, dtype)
+        for node in consumers.get(vi.name, []):
+            if node.op_type == "DequantizeLinear" and node.input[0] == vi.name and dtype in _INT_DTYPES:
+                s, z, ax, qd, blk = qparams(node, dtype)
+                spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", "DequantizeLinear", blk)
+                break
+            if node.op_type == "QuantizeLinear" and node.input[0] == vi.name:
+                s, z, ax, qd, blk = qparams(node, "")
+                spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "float", "QuantizeLinear", blk)
+                break
+        inputs.append(spec)
+    outputs: list[TensorSpec] = []
+    for vi in g.output:
+        dtype, shape = dtype_of(vi), shape_of(vi)
+        spec = TensorSpec(vi.name, shape, dtype)
+        node = producer.get(vi.name)
+        if node is not None and node.op_type == "QuantizeLinear":
+            s, z, ax, qd, blk = qparams(node, dtype if dtype in _INT_DTYPES else "")
+            spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", "QuantizeLinear", blk)
+        elif node is not None and node.op_type == "DequantizeLinear":
+            src = node.input[0]
+            qd = str(consts[src].dtype) if src in consts else ""
+            s, z, ax, qd2, blk = qparams(node, qd)
+            spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd2, "float", "DequantizeLinear", blk)
+        outputs.append(spec)
+    prod = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    meta = {m.key: m.value for m in model.metadata_props}
+    return ModelInfo(str(p), "onnx", inputs, outputs, operators=[n.op_type for n in g.node], producer=prod,
+                     metadata=meta)
+

@@ -1,0 +1,417 @@
+"""Build the small, deterministic models that mlxquant ships, tests and demonstrates with.
+
+Every model is hand-constructed (no training, no download): it classifies pixels by their nearest *prototype colour*
+(black, white, red, orange, brown, yellow, green, blue, and a grey "other"), which is enough to do something visibly
+meaningful on photographs while staying a few kilobytes.
+
+Models (``python tools/build_models.py [OUTDIR]`` writes them; ``OUTDIR`` defaults to ``mlxquant/data``):
+
+- ``colour_detector.onnx`` — a YOLOv8-style detector: input ``images`` float32 [B, 3, 256, 256] RGB in [0, 1]
+  (NCHW), output ``output0`` float32 [B, 4 + 8, N] (cx, cy, w, h in input pixels, then 8 class scores). Each
+  anchor is one (class, window) pair over sliding windows of 256, 128 and 64 pixels (stride half the window); its
+  score is the fraction of the window covered by that colour and its box spans the colour's mass inside the window
+  (centroid ± √3·σ, exact for a uniform blob). Shipped in ``mlxquant/data`` for ``mlxquant demo``.
+- ``colour_classifier.onnx`` — input [B, 3, 64, 64] float32 in [0, 1], output ``logits`` [B, 9]: the dominant
+  colour of the image (softmax of 10 × the colour fractions).
+- ``colour_segmenter.onnx`` — input [B, 3, 128, 128], output ``logits`` [B, 9, 32, 32] (per 4×4 cell).
+- ``colour_classifier_u8io.onnx`` — the classifier with uint8 input and output: ``DequantizeLinear`` right after the
+  input (scale 1/255, zero point 0) and ``QuantizeLinear`` before the output; what ONNX models with integer I/O look
+  like (and what ``inspect_model`` must read).
+- ``colour_classifier_int8.tflite`` / ``colour_classifier_float.tflite`` — a TFLite classifier written directly as a
+  FlatBuffer (``ai_edge_litert.schema_py_generated`` object API; no TensorFlow converter): uint8 input [1, 16, 16, 3]
+  (scale 1/255, zero point 0) → QUANTIZE to int8 → CONV_2D over the whole image with per-channel int8 weights
+  (quantized_dimension 0) and int32 bias → RESHAPE → int8 logits [1, 9]; and its float twin.
+
+Requires ``onnx`` (ONNX models) and ``ai-edge-litert`` + ``flatbuffers`` (TFLite models); mlxquant itself does not.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "COLOUR_NAMES",
+    "DETECTOR_LABELS",
+    "DETECTOR_SIZE",
+    "PROTOTYPES",
+    "build_classifier",
+    "build_classifier_u8io",
+    "build_detector",
+    "build_segmenter",
+    "build_tflite_classifier",
+    "calibration_images",
+    "main",
+    "quantize_onnx",
+]
+
+#: Prototype colours (RGB in [0, 1]); the last one, grey, is "other" and never reported as a detection.
+PROTOTYPES: dict[str, tuple[float, float, float]] = {
+    "black": (0.05, 0.05, 0.06), "white": (0.93, 0.93, 0.93), "red": (0.75, 0.12, 0.12),
+    "orange": (0.85, 0.55, 0.25), "brown": (0.40, 0.25, 0.15), "yellow": (0.90, 0.85, 0.20),
+    "green": (0.20, 0.60, 0.20), "blue": (0.15, 0.25, 0.70), "other": (0.50, 0.50, 0.50),
+}
+COLOUR_NAMES = list(PROTOTYPES)
+DETECTOR_LABELS = COLOUR_NAMES[:-1]
+DETECTOR_SIZE = 256
+#: Sharpness of the per-pixel colour softmax (logits = k·(2·x·p − |p|²), the negated squared distance up to a
+#: per-pixel constant); 12 makes clearly coloured pixels near one-hot while keeping mixed pixels soft.
+COLOUR_SHARPNESS = 12.0
+OPSET = 17
+
+
+def _colour_conv_weights() -> tuple[np.ndarray, np.ndarray]:
+    """1×1 conv computing k·(2·x·p_c − |p_c|²) for every prototype c: weight [C, 3, 1, 1], bias [C]."""
+    p = np.array([PROTOTYPES[n] for n in COLOUR_NAMES], np.float32)
+    w = (COLOUR_SHARPNESS * 2.0 * p).reshape(len(p), 3, 1, 1).astype(np.float32)
+    bias = (-COLOUR_SHARPNESS * (p**2).sum(1)).astype(np.float32)
+    return w, bias
+
+
+def _model(nodes, inputs, outputs, inits, name, labels=COLOUR_NAMES):
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mlxquant-tools")
+    model.ir_version = 8
+    # class names the way Ultralytics exports store them (a Python dict literal under "names")
+    helper.set_model_props(model, {"names": repr(dict(enumerate(labels))), "description": name})
+    onnx.checker.check_model(model)
+    return model
+
+
+def _t(name: str, a: np.ndarray):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.ascontiguousarray(a), name)
+
+
+def _colour_probs(nodes: list, inits: list, src: str) -> str:
+    """Append Conv(1×1) + Softmax(axis=1): per-pixel colour probabilities [B, 9, H, W]."""
+    from onnx import helper
+
+    w, bias = _colour_conv_weights()
+    inits += [_t("colour_w", w), _t("colour_b", bias)]
+    nodes += [
+        helper.make_node("Conv", [src, "colour_w", "colour_b"], ["colour_logits"], name="colour_conv"),
+        helper.make_node("Softmax", ["colour_logits"], ["colour_p"], axis=1, name="colour_softmax"),
+    ]
+    return "colour_p"
+
+
+def build_detector(size: int = DETECTOR_SIZE, windows: tuple[int, ...] = (256, 128, 64)):
+    """The YOLOv8-style colour-region detector (see the module docstring)."""
+    from onnx import TensorProto, helper
+
+    c = len(DETECTOR_LABELS)
+    nodes: list = []
+    inits: list = []
+    p = _colour_probs(nodes, inits, "images")
+    coords = np.arange(size, dtype=np.float32) + 0.5  # pixel centres, in input pixels
+    inits += [
+        _t("starts0", np.array([0], np.int64)), _t("ends_c", np.array([c], np.int64)),
+        _t("axes1", np.array([1], np.int64)),
+        _t("shape_cls", np.array([-1, 1, size, size], np.int64)),
+        _t("xs", coords.reshape(1, 1, 1, size)), _t("ys", coords.reshape(1, 1, size, 1)),
+        _t("xs2", (coords**2).reshape(1, 1, 1, size)), _t("ys2", (coords**2).reshape(1, 1, size, 1)),
+        _t("eps", np.array(1e-6, np.float32)),  # keeps the centroid finite where a colour is absent
+        _t("twelve", np.array(12.0, np.float32)),  # uniform distribution: variance = width² / 12
+        _t("zero", np.array(0.0, np.float32)),
+        _t("eye", np.eye(c, dtype=np.float32).reshape(1, c, c, 1)),
+        _t("shape_bcn", np.array([0, c, -1], np.int64)),
+        _t("shape_b4n", np.array([0, 4, -1], np.int64)),
+    ]
+    nodes += [
+        helper.make_node("Slice", [p, "starts0", "ends_c", "axes1"], ["p_fg"], name="drop_other"),
+        helper.make_node("Reshape", ["p_fg", "shape_cls"], ["p1"], name="classes_as_batch"),
+        helper.make_node("Mul", ["p1", "xs"], ["px"], name="m_x"),
+        helper.make_node("Mul", ["p1", "ys"], ["py"], name="m_y"),
+        helper.make_node("Mul", ["p1", "xs2"], ["pxx"], name="m_xx"),
+        helper.make_node("Mul", ["p1", "ys2"], ["pyy"], name="m_yy"),
+    ]
+    parts = {k: [] for k in ("cx", "cy", "w", "h", "f")}
+    for k in windows:
+        s = k // 2
+        nw = ((size - k) // s + 1) ** 2
+        inits.append(_t(f"shape_flat_{k}", np.array([-1, c, nw], np.int64)))
+        pool = {"kernel_shape": [k, k], "strides": [s, s]}
+        for src in ("p1", "px", "py", "pxx", "pyy"):
+            nodes.append(helper.make_node("AveragePool", [src], [f"{src}_{k}"], name=f"pool_{src}_{k}", **pool))
+        nodes += [
+            helper.make_node("Add", [f"p1_{k}", "eps"], [f"m0_{k}"], name=f"m0_{k}"),
+            helper.make_node("Div", [f"px_{k}", f"m0_{k}"], [f"cx_{k}"], name=f"cx_{k}"),
+            helper.make_node("Div", [f"py_{k}", f"m0_{k}"], [f"cy_{k}"], name=f"cy_{k}"),
+            helper.make_node("Div", [f"pxx_{k}", f"m0_{k}"], [f"exx_{k}"], name=f"exx_{k}"),
+            helper.make_node("Div", [f"pyy_{k}", f"m0_{k}"], [f"eyy_{k}"], name=f"eyy_{k}"),
+            helper.make_node("Mul", [f"cx_{k}", f"cx_{k}"], [f"cx2_{k}"], name=f"cx2_{k}"),
+            helper.make_node("Mul", [f"cy_{k}", f"cy_{k}"], [f"cy2_{k}"], name=f"cy2_{k}"),
+            helper.make_node("Sub", [f"exx_{k}", f"cx2_{k}"], [f"vx0_{k}"], name=f"vx0_{k}"),
+            helper.make_node("Sub", [f"eyy_{k}", f"cy2_{k}"], [f"vy0_{k}"], name=f"vy0_{k}"),
+            helper.make_node("Max", [f"vx0_{k}", "zero"], [f"vx_{k}"], name=f"vx_{k}"),  # rounding can go < 0
+            helper.make_node("Max", [f"vy0_{k}", "zero"], [f"vy_{k}"], name=f"vy_{k}"),
+            helper.make_node("Mul", [f"vx_{k}", "twelve"], [f"vx12_{k}"], name=f"vx12_{k}"),
+            helper.make_node("Mul", [f"vy_{k}", "twelve"], [f"vy12_{k}"], name=f"vy12_{k}"),
+            helper.make_node("Sqrt", [f"vx12_{k}"], [f"w_{k}"], name=f"w_{k}"),
+            helper.make_node("Sqrt", [f"vy12_{k}"], [f"h_{k}"], name=f"h_{k}"),
+        ]
+        for q, src in (("cx", f"cx_{k}"), ("cy", f"cy_{k}"), ("w", f"w_{k}"), ("h", f"h_{k}"), ("f", f"p1_{k}")):
+            nodes.append(helper.make_node("Reshape", [src, f"shape_flat_{k}"], [f"{q}_{k}_flat"], name=f"flat_{q}_{k}"))
+            parts[q].append(f"{q}_{k}_flat")
+    for q, names in parts.items():  # [B, C, Nw] over all windows
+        nodes.append(helper.make_node("Concat", names, [f"{q}_all"], axis=2, name=f"cat_{q}"))
+    for q in ("cx", "cy", "w", "h"):
+        nodes.append(helper.make_node("Unsqueeze", [f"{q}_all", "axes1"], [f"{q}_u"], name=f"unsq_{q}"))
+    nodes += [
+        helper.make_node("Concat", ["cx_u", "cy_u", "w_u", "h_u"], ["box4"], axis=1, name="cat_box"),
+        helper.make_node("Reshape", ["box4", "shape_b4n"], ["boxes"], name="flat_boxes"),  # [B, 4, C·Nw]
+        helper.make_node("Unsqueeze", ["f_all", "axes1"], ["f_u"], name="unsq_f"),  # [B, 1, C, Nw]
+        helper.make_node("Mul", ["f_u", "eye"], ["f_diag"], name="one_class_per_anchor"),  # [B, C, C, Nw]
+        helper.make_node("Reshape", ["f_diag", "shape_bcn"], ["scores"], name="flat_scores"),  # [B, C, C·Nw]
+        helper.make_node("Concat", ["boxes", "scores"], ["output0"], axis=1, name="head"),
+    ]
+    n = sum(((size - k) // (k // 2) + 1) ** 2 for k in windows) * c
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", 4 + c, n])
+    return _model(nodes, [inp], [out], inits, "colour_detector", DETECTOR_LABELS)
+
+
+def build_classifier(size: int = 64):
+    """Dominant-colour classifier: logits = 10 · (fraction of the image of each colour), [B, 9]."""
+    from onnx import TensorProto, helper
+
+    c = len(COLOUR_NAMES)
+    nodes: list = []
+    inits: list = []
+    p = _colour_probs(nodes, inits, "input")
+    inits += [_t("fc_w", (10.0 * np.eye(c)).astype(np.float32)), _t("fc_b", np.zeros(c, np.float32))]
+    nodes += [
+        helper.make_node("GlobalAveragePool", [p], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["feat"], axis=1, name="flatten"),
+        helper.make_node("Gemm", ["feat", "fc_w", "fc_b"], ["logits"], transB=1, name="fc"),
+    ]
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", c])
+    return _model(nodes, [inp], [out], inits, "colour_classifier")
+
+
+def build_segmenter(size: int = 128, cell: int = 4):
+    """Per-cell colour segmenter: logits [B, 9, size/cell, size/cell] (colour logits of the cell's mean colour)."""
+    from onnx import TensorProto, helper
+
+    c = len(COLOUR_NAMES)
+    w, bias = _colour_conv_weights()
+    inits = [_t("colour_w", w), _t("colour_b", bias)]
+    nodes = [
+        helper.make_node("AveragePool", ["input"], ["cells"], kernel_shape=[cell, cell], strides=[cell, cell],
+                         name="cells"),
+        helper.make_node("Conv", ["cells", "colour_w", "colour_b"], ["logits"], name="colour_conv"),
+    ]
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", c, size // cell, size // cell])
+    return _model(nodes, [inp], [out], inits, "colour_segmenter")
+
+
+#: Output quantization of the uint8-I/O classifier: logits lie in [0, 10] (10 × a fraction), so 10/255 per step.
+U8IO_OUT_SCALE = np.float32(10.0 / 255.0)
+
+
+def build_classifier_u8io(size: int = 64):
+    """The classifier with uint8 input (DequantizeLinear 1/255, 0) and uint8 output (QuantizeLinear 10/255, 0)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    fm = build_classifier(size)
+    g = fm.graph
+    inits = [
+        *g.initializer,
+        _t("in_scale", np.array(1.0 / 255.0, np.float32)), _t("in_zp", np.array(0, np.uint8)),
+        _t("out_scale", np.array(U8IO_OUT_SCALE, np.float32)), _t("out_zp", np.array(0, np.uint8)),
+    ]
+    nodes = [helper.make_node("DequantizeLinear", ["input_u8", "in_scale", "in_zp"], ["input"], name="dq_input")]
+    nodes += list(g.node)
+    nodes.append(helper.make_node("QuantizeLinear", ["logits", "out_scale", "out_zp"], ["logits_u8"], name="q_out"))
+    inp = helper.make_tensor_value_info("input_u8", TensorProto.UINT8, ["batch", 3, size, size])
+    out = helper.make_tensor_value_info("logits_u8", TensorProto.UINT8, ["batch", len(COLOUR_NAMES)])
+    m = _model(nodes, [inp], [out], inits, "colour_classifier_u8io")
+    onnx.checker.check_model(m)
+    return m
+
+
+def calibration_images(n: int = 16, size: int = 64, seed: int = 0) -> np.ndarray:
+    """Deterministic NCHW float32 images in [0, 1]: rectangles of prototype colours on a noisy background."""
+    rng = np.random.default_rng(seed)
+    protos = np.array(list(PROTOTYPES.values()), np.float32)
+    out = np.empty((n, 3, size, size), np.float32)
+    for i in range(n):
+        img = np.broadcast_to(protos[rng.integers(len(protos))][:, None, None], (3, size, size)).copy()
+        for _ in range(rng.integers(1, 4)):
+            y0, x0 = rng.integers(0, size // 2, 2)
+            h, w = rng.integers(size // 8, size // 2, 2)
+            img[:, y0:y0 + h, x0:x0 + w] = protos[rng.integers(len(protos))][:, None, None]
+        img += rng.normal(0.0, 0.03, img.shape).astype(np.float32)
+        out[i] = np.clip(img, 0.0, 1.0)
+    return out
+
+
+def quantize_onnx(float_path: str | Path, out_path: str | Path, calibration: np.ndarray, *,
+                  per_channel: bool = True, exclude: tuple[str, ...] = (), op_types: list[str] | None = None) -> Path:
+    """Quantize a float ONNX model with onnxruntime's own ``quantize_static`` (QDQ, int8, MinMax calibration)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    model = onnx.load(str(float_path))
+    name = model.graph.input[0].name
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter([{name: calibration[i:i + 1]} for i in range(len(calibration))])
+
+        def get_next(self):
+            return next(self._it, None)
+
+    quantize_static(str(float_path), str(out_path), _Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
+                    nodes_to_exclude=list(exclude), op_types_to_quantize=op_types)
+    return Path(out_path)
+
+
+#: Detector nodes left in float by ``quantize_onnx``: the moment arithmetic (E[x²] − E[x]² cancels catastrophically
+#: at 8 bits), as deployed detectors keep their box-decoding head in float. Conv, Softmax and the colour-fraction
+#: pooling (the scores) are quantized.
+DETECTOR_QUANT_OPS = ["Conv", "Softmax", "AveragePool", "Slice", "Reshape"]
+DETECTOR_FLOAT_NODES = tuple(f"pool_{s}_{k}" for s in ("px", "py", "pxx", "pyy") for k in (256, 128, 64))
+
+
+def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
+    """The TFLite colour classifier as FlatBuffer bytes (see the module docstring)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+
+    c = len(COLOUR_NAMES)
+    p = np.array(list(PROTOTYPES.values()), np.float32)
+    k = 4.0  # logit sharpness of the average-colour classifier
+    # logits_c = mean over pixels of k·(2·x·p_c) − k·|p_c|²  (the |x|² term is common to every class)
+    w = np.broadcast_to((k * 2.0 * p / (size * size))[:, None, None, :], (c, size, size, 3)).astype(np.float32)
+    bias = (-k * (p**2).sum(1)).astype(np.float32)
+
+    tensors, buffers = [], [s.BufferT()]  # buffer 0 is the empty sentinel
+
+    def buf(a: np.ndarray | None) -> int:
+        b = s.BufferT()
+        if a is not None:
+            b.data = np.frombuffer(np.ascontiguousarray(a).tobytes(), np.uint8)
+        buffers.append(b)
+        return len(buffers) - 1
+
+    def tensor(name: str, shape, ttype: int, data: np.ndarray | None = None, scale=None, zp=None, qdim: int = 0) -> int:
+        t = s.TensorT()
+        t.name = name
+        t.shape = list(shape)
+        t.type = ttype
+        t.buffer = buf(data) if data is not None else buf(None)
+        if scale is not None:
+            qp = s.QuantizationParametersT()
+            qp.scale = [float(v) for v in np.atleast_1d(scale)]
+            qp.zeroPoint = [int(v) for v in np.atleast_1d(zp)]
+            qp.quantizedDimension = qdim
+            t.quantization = qp
+        tensors.append(t)
+        return len(tensors) - 1
+
+    ops, opcodes = [], []
+
+    def opcode(code: int) -> int:
+        if code not in [o.builtinCode for o in opcodes]:
+            oc = s.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, 127)
+            oc.version = 1
+            opcodes.append(oc)
+        return [o.builtinCode for o in opcodes].index(code)
+
+    def op(code: int, ins, outs, opt_type: int = 0, opt=None) -> None:
+        o = s.OperatorT()
+        o.opcodeIndex = opcode(code)
+        o.inputs, o.outputs = list(ins), list(outs)
+        if opt is not None:
+            o.builtinOptionsType, o.builtinOptions = opt_type, opt
+        ops.append(o)
+
+    conv_opt = s.Conv2DOptionsT()
+    conv_opt.padding = s.Padding.VALID
+    conv_opt.strideW = conv_opt.strideH = 1
+    conv_opt.dilationWFactor = conv_opt.dilationHFactor = 1
+    reshape_opt = s.ReshapeOptionsT()
+    reshape_opt.newShape = [1, c]
+    shape_data = np.array([1, c], np.int32)
+    bo = s.BuiltinOperator
+    if quantized:
+        s_in = np.float32(1.0 / 255.0)
+        # int8 activations: asymmetric, zero point −128 for [0, 1] inputs (the TFLite spec's int8 activations)
+        t_u8 = tensor("image_u8", [1, size, size, 3], s.TensorType.UINT8, scale=s_in, zp=0)
+        t_i8 = tensor("image_i8", [1, size, size, 3], s.TensorType.INT8, scale=s_in, zp=-128)
+        # per-channel symmetric int8 weights in [−127, 127] (TFLite spec), scale = amax / 127 per output channel
+        w_scale = (np.abs(w).reshape(c, -1).max(1) / 127.0).astype(np.float32)
+        w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -127, 127).astype(np.int8)
+        t_w = tensor("colour_w", w_q.shape, s.TensorType.INT8, w_q, scale=w_scale, zp=np.zeros(c, np.int64), qdim=0)
+        b_scale = (s_in * w_scale).astype(np.float32)  # bias scale = input scale × weight scale (TFLite spec)
+        b_q = np.round(bias / b_scale).astype(np.int32)
+        t_b = tensor("colour_b", [c], s.TensorType.INT32, b_q, scale=b_scale, zp=np.zeros(c, np.int64), qdim=0)
+        lo, hi = float(bias.min() - 0.2), float((2 * k * p).sum(1).max() + bias.max())
+        o_scale = np.float32((hi - lo) / 255.0)
+        o_zp = int(np.clip(np.round(-128 - lo / o_scale), -128, 127))
+        t_conv = tensor("conv_out", [1, 1, 1, c], s.TensorType.INT8, scale=o_scale, zp=o_zp)
+        t_shape = tensor("shape", [2], s.TensorType.INT32, shape_data)
+        t_out = tensor("logits", [1, c], s.TensorType.INT8, scale=o_scale, zp=o_zp)
+        op(bo.QUANTIZE, [t_u8], [t_i8])
+        op(bo.CONV_2D, [t_i8, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
+        op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
+        inputs, outputs = [t_u8], [t_out]
+    else:
+        t_in = tensor("image", [1, size, size, 3], s.TensorType.FLOAT32)
+        t_w = tensor("colour_w", w.shape, s.TensorType.FLOAT32, w)
+        t_b = tensor("colour_b", [c], s.TensorType.FLOAT32, bias)
+        t_conv = tensor("conv_out", [1, 1, 1, c], s.TensorType.FLOAT32)
+        t_shape = tensor("shape", [2], s.TensorType.INT32, shape_data)
+        t_out = tensor("logits", [1, c], s.TensorType.FLOAT32)
+        op(bo.CONV_2D, [t_in, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
+        op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
+        inputs, outputs = [t_in], [t_out]
+
+    sg = s.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = tensors, inputs, outputs, ops, "main"
+    model = s.ModelT()
+    model.version = 3
+    model.operatorCodes = opcodes
+    model.subgraphs = [sg]
+    model.buffers = buffers
+    model.description = "mlxquant colour classifier (tools/build_models.py)"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write every model into OUTDIR (default ``mlxquant/data``; only the detector is shipped there)."""
+    import onnx
+
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "mlxquant" / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(build_detector(), str(out / "colour_detector.onnx"))
+    if argv:  # the test models go only where asked
+        onnx.save(build_classifier(), str(out / "colour_classifier.onnx"))
+        onnx.save(build_segmenter(), str(out / "colour_segmenter.onnx"))
+        onnx.save(build_classifier_u8io(), str(out / "colour_classifier_u8io.onnx"))
+        (out / "colour_classifier_int8.tflite").write_bytes(build_tflite_classifier(True))
+        (out / "colour_classifier_float.tflite").write_bytes(build_tflite_classifier(False))
+    for f in sorted(out.glob("colour_*")):
+        print(f"{f}  {f.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""GGUF (llama.cpp / ggml) legacy block quantization: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, byte for byte.
+
+Each row of the last axis is cut into blocks of 32 values; each block becomes a fixed number of bytes:
+
+========  =====  ==========================================================================================
+type      bytes  layout (little-endian)
+========  =====  ==========================================================================================
+Q8_0      34     fp16 d; int8 qs[32]                               x = d·q
+Q4_0      18     fp16 d; u8 qs[16] (q[j] | q[j+16] << 4)           x = d·(q - 8)
+Q4_1      20     fp16 d; fp16 m; u8 qs[16]                         x = d·q + m
+Q5_0      22     fp16 d; u32 qh (bit j = bit 4 of q[j]); u8 qs[16]   x = d·(q - 16)
+Q5_1      24     fp16 d; fp16 m; u32 qh; u8 qs[16]                 x = d·q + m
+========  =====  ==========================================================================================
+
+The quantizers follow ggml-quants.c's reference ``quantize_row_*_ref`` (and the ``gguf`` package's NumPy port, which
+the tests compare against byte for byte): the reciprocal ``id = 1/d`` is taken from the float32 ``d`` *before* ``d`` is
+rounded to fp16; codes are ``trunc(x·id + offset + 0.5)`` (Q4/Q5) or ``roundf(x·id)`` (Q8_0, half away from zero).
+One generic implementation against the backend shim serves NumPy and MLX.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..._backend import Backend, get_backend
+from ..._checks import check_choice
+from ..._errors import AlreadyQuantizedError, InputTypeError, NonFiniteError, ShapeError
+from ..packing import pack, unpack
+from . import GGUF_TYPES
+
+__all__ = ["GGUF_TYPES", "gguf_dequantize", "gguf_quantize", "gguf_row_bytes"]
+
+_QK = 32  # values per block for every legacy type (QK8_0 = QK4_0 = QK4_1 = QK5_0 = QK5_1 = 32)
+
+
+def gguf_row_bytes(width: int, qtype: str) -> int:
+    """Bytes of one quantized row of ``width`` values.
+
+    Example:
+        >>> gguf_row_bytes(4096, "Q4_0")
+        2304
+    """
+    check_choice("qtype", qtype, GGUF_TYPES)
+    blk, size = GGUF_TYPES[qtype]
+    if width % blk:
+        raise ShapeError(f"row width {width} is not a multiple of the {qtype} block size {blk}")
+    return width // blk * size
+
+
+def _f16_bytes(b: Backend, d: Any) -> Any:
+    """float32 (n, 1) → (n, 2) uint8: fp16 (round half to even) little-endian bytes."""
+    u = b.astype(b.view(b.astype(d, "float16"), "uint16"), "int32")
+    lo = b.bitwise_and(u, b.const(0xFF, "int32"))
+    hi = b.right_shift(u, b.const(8, "int32"))
+    return b.astype(b.concatenate([lo, hi], axis=-1), "uint8")
+
+
+def _f16_from_bytes(b: Backend, two: Any) -> Any:
+    """(n, 2) uint8 little-endian fp16 → (n, 1) float32 (exact)."""
+    t = b.astype(two, "int32")
+    u = b.bitwise_or(t[..., 0:1], b.left_shift(t[..., 1:2], b.const(8, "int32")))
+    return b.astype(b.view(b.astype(u, "uint16"), "float16"), "float32")
+
+
+def _u32_bytes(b: Backend, u: Any) -> Any:
+    """(n, 1) uint32 → (n, 4) uint8 little-endian."""
+    parts = [b.bitwise_and(b.right_shift(u, b.const(8 * k, "uint32")), b.const(0xFF, "uint32")) for k in range(4)]
+    return b.astype(b.concatenate(parts, axis=-1), "uint8")
+
+
+def _high_bits(b: Backend, q: Any) -> Any:
+    """qh: bit j of a little-endian uint32 = bit 4 of q[j] (np.packbits(q >> 4, bitorder="little"))."""
+    bit = b.bitwise_and(b.right_shift(b.astype(q, "uint32"), b.const(4, "uint32")), b.const(1, "uint32"))
+    shifted = b.left_shift(bit, b.arange(_QK, dtype="uint32"))
+    return b.astype(b.sum(shifted, axis=-1, keepdims=True), "uint32")  # disjoint bits: the sum is an OR
+
+
+def _trunc_codes(b: Backend, t: Any, hi: int) -> Any:
+    """``trunc(t)`` clipped to [0, hi] as uint8 (t ≥ 0 up to rounding; ggml: MIN(hi, (int8_t)(t)))."""
+    return b.float_to_int(b.trunc(t), 0, hi, "uint8")
+
+
+def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
+    f32 = "float32"
+    zero = b.const(0.0, f32)
+    one = b.const(1.0, f32)
+    if qtype in ("Q4_0", "Q5_0"):
+        # the signed value of largest magnitude (first one on ties, as ggml's `if (amax < fabsf(v))` loop)
+        imax = b.expand_dims(b.argmax(b.abs(x), axis=-1), -1)
+        vmax = b.take_along_axis(x, imax, axis=-1)
+        nlev = 8 if qtype == "Q4_0" else 16
+        d = vmax / b.const(-nlev, f32)
+        idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
+        q = _trunc_codes(b, x * idd + b.const(nlev + 0.5, f32), 2 * nlev - 1)  # 8.5 / 16.5: offset + 0.5
+        head = [_f16_bytes(b, d)]
+    elif qtype in ("Q4_1", "Q5_1"):
+        vmax = b.max(x, axis=-1, keepdims=True)
+        vmin = b.min(x, axis=-1, keepdims=True)
+        n = 15 if qtype == "Q4_1" else 31
+        d = (vmax - vmin) / b.const(n, f32)
+        idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
+        q = _trunc_codes(b, (x - vmin) * idd + b.const(0.5, f32), n)  # + 0.5 then trunc: round half up
+        head = [_f16_bytes(b, d), _f16_bytes(b, vmin)]
+    else:  # Q8_0
+        amax = b.max(b.abs(x), axis=-1, keepdims=True)
+        d = amax / b.const(127.0, f32)
+        idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
+        qf = b.round_half_away(x * idd)  # roundf
+        q8 = b.float_to_int(qf, -127, 127, "int8")
+        qs = b.astype(b.bitwise_and(b.astype(q8, "int32"), b.const(0xFF, "int32")), "uint8")  # two's complement
+        return b.concatenate([_f16_bytes(b, d), qs], axis=-1)
+    if qtype in ("Q5_0", "Q5_1"):
+        head.append(_u32_bytes(b, _high_bits(b, q)))
+        q = b.bitwise_and(q, b.const(0x0F, "uint8"))
+    return b.concatenate([*head, pack(q, 4, layout="gguf_q4", signed=False)], axis=-1)
+
+
+def gguf_quantize(x: Any, qtype: str = "Q4_0", *, backend: str | None = None) -> Any:
+    """Quantize float values to GGUF blocks (the bytes llama.cpp stores), bit-exact with the ``gguf`` package.
+
+    Args:
+        x: float array (any float dtype; computed in float32); the last axis must be a multiple of 32.
+        qtype: ``"Q8_0"``, ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"`` or ``"Q5_1"``.
+        backend: force ``"numpy"`` or ``"mlx"``.
+
+    Returns:
+        uint8 array of shape ``(*x.shape[:-1], x.shape[-1] // 32 * bytes_per_block)``.
+
+    Raises:
+        AlreadyQuantizedError: ``x`` is a QuantizedTensor or a uint8 / uint32 (packed) array.
+        InputTypeError: non-float input.
+        InvalidArgumentError: unknown ``qtype``.
+        ShapeError: a 0-d array, or a last axis not a multiple of 32.
+        NonFiniteError: NaN or ±inf values.
+
+    Example:
+        >>> import numpy as np
+        >>> blk = gguf_quantize(np.arange(32, dtype=np.float32) - 16, "Q4_0")
+        >>> blk.shape, blk[:4].tolist()
+        ((18,), [0, 64, 128, 145])
+    """
+    from ..tensor import QuantizedTensor
+
+    check_choice("qtype", qtype, GGUF_TYPES)
+    if isinstance(x, QuantizedTensor):
+        raise AlreadyQuantizedError(f"this tensor is already quantized ({x.describe()})")
+    b = get_backend(x, backend)
+    x = b.asarray(x)
+    dt = b.dtype_name(x)
+    if dt in ("uint8", "uint32"):
+        raise AlreadyQuantizedError(f"a {dt} array looks like packed quantized data; pass float values")
+    if not b.is_floating(x):
+        raise InputTypeError(f"gguf_quantize expects float values, got dtype {dt}")
+    if x.ndim == 0 or x.shape[-1] % _QK:
+        raise ShapeError(f"gguf_quantize needs a last axis that is a multiple of {_QK}, got shape {tuple(x.shape)}")
+    if x.size and not bool(b.all(b.isfinite(x)).item()):
+        raise NonFiniteError("gguf_quantize: the values hold NaN or inf (ggml's result would be undefined)")
+    lead = tuple(x.shape[:-1])
+    blocks = b.reshape(b.astype(x, "float32"), (-1, _QK))
+    out = _quantize_blocks(b, blocks, qtype)
+    return b.reshape(out, (*lead, x.shape[-1] // _QK * GGUF_TYPES[qtype][1]))
+
+
+def gguf_dequantize(blocks: Any, qtype: str, shape: Any = None, *, backend: str | None = None) -> Any:
+    """GGUF blocks → float32 values (as the ``gguf`` package's ``dequantize``).
+
+    Args:
+        blocks: uint8 block bytes (last axis a multiple of the block size in bytes).
+        qtype: ``"Q8_0"``, ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"`` or ``"Q5_1"``.
+        shape: the float shape to return (default: leading axes kept, last axis ``bytes // size * 32``).
+        backend: force ``"numpy"`` or ``"mlx"``.
+
+    Returns:
+        float32 array.
+
+    Raises:
+        InputTypeError: ``blocks`` is not uint8.
+        ShapeError: the byte count does not match ``qtype`` or ``shape``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(32, dtype=np.float32) - 16
+        >>> gguf_dequantize(gguf_quantize(x, "Q8_0"), "Q8_0")[:4].tolist()
+        [-15.9990234375, -14.9912109375, -13.9833984375, -12.9755859375]
+    """
+    check_choice("qtype", qtype, GGUF_TYPES)
+    b = get_backend(blocks, backend)
+    blocks = b.asarray(blocks)
+    if b.dtype_name(blocks) != "uint8":
+        raise InputTypeError(f"gguf blocks must be uint8 bytes, got dtype {b.dtype_name(blocks)}")
+    size = GGUF_TYPES[qtype][1]
+    if blocks.ndim == 0 or blocks.shape[-1] % size:
+        raise ShapeError(f"{qtype} rows must be a multiple of {size} bytes, got shape {tuple(blocks.shape)}")
+    default_shape = (*blocks.shape[:-1], blocks.shape[-1] // size * _QK)
+    shape = default_shape if shape is None else tuple(int(s) for s in shape)
+    if int(np.prod(shape)) != int(np.prod(default_shape)):
+        raise ShapeError(
+            f"{tuple(blocks.shape)} {qtype} bytes hold {int(np.prod(default_shape))} values, not shape {shape}"
+        )
+    blk = b.reshape(blocks, (-1, size))
+    f32 = "float32"
+    d = _f16_from_bytes(b, blk[:, 0:2])
+    if qtype == "Q8_0":
+        q = b.astype(b.view(blk[:, 2:], "int8"), f32)
+        return b.reshape(q * d, shape)
+    if qtype in ("Q4_1", "Q5_1"):
+        m = _f16_from_bytes(b, blk[:, 2:4])
+        rest = blk[:, 4:]
+    else:
+        m = None
+        rest = blk[:, 2:]
+    if qtype in ("Q5_0", "Q5_1"):
+        qh = b.astype(rest[:, 0:4], "uint32")
+        qh32 = b.bitwise_or(b.bitwise_or(qh[:, 0:1], b.left_shift(qh[:, 1:2], b.const(8, "uint32"))),
+                            b.bitwise_or(b.left_shift(qh[:, 2:3], b.const(16, "uint32")),
+                                         b.left_shift(qh[:, 3:4], b.const(24, "uint32"))))
+        hbit = b.bitwise_and(b.right_shift(qh32, b.arange(_QK, dtype="uint32")), b.const(1, "uint32"))
+        low = unpack(rest[:, 4:], 4, count=_QK, layout="gguf_q4")
+        q = b.astype(b.bitwise_or(b.astype(low, "uint32"), b.left_shift(hbit, b.const(4, "uint32"))), "int32")
+    else:
+        q = b.astype(unpack(rest, 4, count=_QK, layout="gguf_q4"), "int32")
+    if m is None:
+        offset = 8 if qtype == "Q4_0" else 16
+        return b.reshape(d * b.astype(q - b.const(offset, "int32"), f32), shape)
+    return b.reshape(d * b.astype(q, f32) + m, shape)

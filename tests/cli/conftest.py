@@ -1,0 +1,1 @@
+from tests.models.fixtures import model_dir  # noqa: F401

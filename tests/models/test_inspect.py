@@ -1,0 +1,183 @@
+"""inspect_model: ONNX (Q/DQ next to the graph's inputs and outputs) and TFLite (the tensors' own parameters)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlxquant as mq
+from mlxquant.models import ModelInfo, TensorSpec
+
+from .fixtures import ROOT, build_models
+
+DATA = ROOT / "mlxquant" / "data"
+
+
+def test_float_onnx(model_dir: Path) -> None:
+    info = mq.inspect_model(model_dir / "colour_classifier.onnx")
+    assert isinstance(info, ModelInfo) and info.format == "onnx" and not info.quantized
+    (i,), (o,) = info.inputs, info.outputs
+    assert (i.name, i.shape, i.dtype, i.quantized, i.io) == ("input", ("batch", 3, 64, 64), "float32", False, "float")
+    assert (o.name, o.shape, o.dtype, o.scale) == ("logits", ("batch", 9), "float32", None)
+    assert info.labels == build_models().COLOUR_NAMES
+
+
+def test_integer_io_onnx(model_dir: Path) -> None:
+    info = mq.inspect_model(model_dir / "colour_classifier_u8io.onnx")
+    (i,), (o,) = info.inputs, info.outputs
+    assert (i.dtype, i.io, i.qdtype, i.source, i.axis) == ("uint8", "integer", "uint8", "DequantizeLinear", None)
+    assert i.scale.dtype == np.float32 and i.scale.shape == () and i.scale == np.float32(1 / 255)
+    assert i.zero_point.dtype == np.int64 and i.zero_point == 0
+    assert i.qparams == (float(np.float32(1 / 255)), 0)
+    assert (o.dtype, o.io, o.source) == ("uint8", "integer", "QuantizeLinear")
+    assert o.scale == build_models().U8IO_OUT_SCALE and o.zero_point == 0
+    assert info.quantized
+
+
+def test_qdq_onnx_from_quantize_static(model_dir: Path) -> None:
+    """onnxruntime's quantize_static keeps float I/O and puts QuantizeLinear / DequantizeLinear at the boundary."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = model_dir / "colour_classifier.int8.onnx"
+    info = mq.inspect_model(path)
+    (i,), (o,) = info.inputs, info.outputs
+    assert (i.dtype, i.io, i.qdtype, i.source) == ("float32", "float", "int8", "QuantizeLinear")
+    assert (o.dtype, o.io, o.qdtype, o.source) == ("float32", "float", "int8", "DequantizeLinear")
+    # the values are the initializers of the very nodes next to the input / output
+    m = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    q_in = next(n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "input")
+    dq_out = next(n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == "logits")
+    assert i.scale == inits[q_in.input[1]] and i.zero_point == inits[q_in.input[2]]
+    assert o.scale == inits[dq_out.input[1]] and o.zero_point == inits[dq_out.input[2]]
+    assert i.scale == np.float32(1 / 255) and i.zero_point == -128  # calibration data spans exactly [0, 1]
+    assert "QuantizeLinear" in info.operators
+
+
+def _per_axis_model(path: Path, *, block: bool = False) -> None:
+    """int8 input [1, 3, 4, 4] dequantized per channel (axis 1), float output quantized per channel too."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    scale = np.array([0.5, 0.25, 0.125], np.float32)
+    zp = np.array([1, -2, 3], np.int8)
+    inits = [numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zp, "z"),
+             numpy_helper.from_array(scale[::-1].copy(), "s2"), numpy_helper.from_array(zp, "z2")]
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["xf"], axis=1),
+             helper.make_node("Relu", ["xf"], ["y"]),
+             helper.make_node("QuantizeLinear", ["y", "s2", "z2"], ["yq"], axis=1)]
+    g = helper.make_graph(nodes, "pa", [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 3, 4, 4])],
+                          [helper.make_tensor_value_info("yq", TensorProto.INT8, [1, 3, 4, 4])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def test_per_axis_onnx(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    _per_axis_model(tmp_path / "pa.onnx")
+    info = mq.inspect_model(tmp_path / "pa.onnx")
+    (i,), (o,) = info.inputs, info.outputs
+    assert i.per_axis and i.axis == 1 and i.qdtype == "int8" and i.io == "integer"
+    np.testing.assert_array_equal(i.scale, np.array([0.5, 0.25, 0.125], np.float32))
+    np.testing.assert_array_equal(i.zero_point, np.array([1, -2, 3]))
+    assert o.per_axis and o.axis == 1
+    np.testing.assert_array_equal(o.scale, np.array([0.125, 0.25, 0.5], np.float32))
+    assert i.qparams is None  # per-axis parameters have no single (scale, zp)
+    assert "per-axis axis=1" in i.describe_quant()
+
+
+def test_tflite_known_values(model_dir: Path) -> None:
+    info = mq.inspect_model(model_dir / "colour_classifier_int8.tflite")
+    assert info.format == "tflite" and info.operators == ["QUANTIZE", "CONV_2D", "RESHAPE"]
+    (i,), (o,) = info.inputs, info.outputs
+    assert (i.name, i.shape, i.dtype, i.io) == ("image_u8", (1, 16, 16, 3), "uint8", "integer")
+    assert i.scale == np.float32(1 / 255) and i.zero_point == 0
+    assert (o.name, o.shape, o.dtype) == ("logits", (1, 9), "int8")
+    f = mq.inspect_model(model_dir / "colour_classifier_float.tflite")
+    assert f.inputs[0].dtype == "float32" and not f.inputs[0].quantized and not f.quantized
+
+
+def test_tables_and_json(model_dir: Path) -> None:
+    import json
+
+    for name in ("colour_classifier_int8.tflite", "colour_classifier_u8io.onnx", "colour_classifier.int8.onnx"):
+        info = mq.inspect_model(model_dir / name)
+        table = info.table()
+        assert info.inputs[0].name in table and "scale=" in table
+        d = json.loads(json.dumps(info.to_dict()))  # plain Python numbers only
+        assert d["inputs"][0]["scale"] == [float(info.inputs[0].scale)]
+
+
+def test_shipped_detector_is_reproducible() -> None:
+    """The model shipped in mlxquant/data is exactly what tools/build_models.py builds."""
+    pytest.importorskip("onnx")
+    shipped = (DATA / "colour_detector.onnx").read_bytes()
+    assert build_models().build_detector().SerializeToString() == shipped
+
+
+def test_shipped_detector_spec() -> None:
+    pytest.importorskip("onnx")
+    info = mq.inspect_model(DATA / "colour_detector.onnx")
+    assert info.inputs[0].shape == ("batch", 3, 256, 256)
+    assert info.outputs[0].shape == ("batch", 12, 472)
+    assert info.labels == ["black", "white", "red", "orange", "brown", "yellow", "green", "blue"]
+
+
+def test_static_shape() -> None:
+    t = TensorSpec("x", ("batch", 3, 8, 8), "float32")
+    assert t.static_shape(4) == (4, 3, 8, 8)
+    assert TensorSpec("x", (1, None, 8), "float32").static_shape() is None
+
+
+# ------------------------------------------------------------------------------------------------------ errors
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        mq.inspect_model(tmp_path / "nope.onnx")
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    p = tmp_path / "model.bin"
+    p.write_bytes(b"hello world, not a model")
+    with pytest.raises(mq.ModelFormatError, match="valid formats are: onnx, tflite"):
+        mq.inspect_model(p)
+    q = tmp_path / "model.tflite"
+    q.write_bytes(b"hello world, not a model")
+    with pytest.raises(mq.ModelFormatError, match="TFL3"):
+        mq.inspect_model(q)
+
+
+def test_corrupt_onnx(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    p = tmp_path / "bad.onnx"
+    p.write_bytes(b"\xff\x00garbage" * 10)
+    with pytest.raises(mq.ModelFormatError):
+        mq.inspect_model(p)
+
+
+def test_truncated_tflite_never_crashes(model_dir: Path, tmp_path: Path) -> None:
+    """Every truncation of a valid file either parses or raises ModelFormatError — never IndexError/struct.error."""
+    data = (model_dir / "colour_classifier_int8.tflite").read_bytes()
+    p = tmp_path / "t.tflite"
+    outcomes = set()
+    for n in [*range(0, 64), *range(64, len(data), 97), len(data) - 1]:
+        p.write_bytes(data[:n])
+        try:
+            mq.inspect_model(p)
+            outcomes.add("ok")
+        except mq.ModelFormatError:
+            outcomes.add("error")
+    assert "error" in outcomes
+
+
+def test_missing_onnx_package(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
+    with pytest.raises(mq.MissingDependencyError, match=r"pip install 'mlxquant\[onnx\]'"):
+        mq.inspect_model(model_dir / "colour_classifier.onnx")
+    # TFLite needs no peer at all
+    assert mq.inspect_model(model_dir / "colour_classifier_int8.tflite").inputs[0].dtype == "uint8"

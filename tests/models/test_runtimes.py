@@ -1,0 +1,84 @@
+"""The runtime adapters: strict feeds, batch handling, missing extras."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlxquant as mq
+from mlxquant.runtimes import LiteRTRuntime, OnnxRuntime, check_feed, load_runtime
+
+
+def test_auto_picks_by_format(model_dir: Path) -> None:
+    assert isinstance(load_runtime(model_dir / "colour_classifier.onnx"), OnnxRuntime)
+    assert isinstance(load_runtime(model_dir / "colour_classifier_int8.tflite"), LiteRTRuntime)
+
+
+def test_wrong_runtime_for_format(model_dir: Path) -> None:
+    with pytest.raises(mq.InvalidArgumentError, match="cannot run a onnx model"):
+        load_runtime(model_dir / "colour_classifier.onnx", runtime="litert")
+    with pytest.raises(mq.InvalidArgumentError, match="valid values are: auto, onnxruntime, litert"):
+        load_runtime(model_dir / "colour_classifier.onnx", runtime="tensorrt")
+
+
+def test_float_fed_to_uint8_model_is_caught(model_dir: Path) -> None:
+    for name in ("colour_classifier_u8io.onnx", "colour_classifier_int8.tflite"):
+        rt = load_runtime(model_dir / name)
+        shape = rt.inputs[0].static_shape(1)
+        with pytest.raises(mq.InputTypeError, match=r"expects dtype uint8, got float32.*quantize the float tensor"):
+            rt.run(np.zeros(shape, np.float32))
+
+
+def test_uint8_fed_to_float_model_is_caught(model_dir: Path) -> None:
+    rt = load_runtime(model_dir / "colour_classifier.onnx")
+    with pytest.raises(mq.InputTypeError, match="model takes floats"):
+        rt.run(np.zeros((1, 3, 64, 64), np.uint8))
+
+
+def test_shape_is_checked(model_dir: Path) -> None:
+    rt = load_runtime(model_dir / "colour_classifier.onnx")
+    with pytest.raises(mq.ShapeError, match=r"expected \(\*, 3, 64, 64\)"):
+        rt.run(np.zeros((1, 64, 64, 3), np.float32))
+    with pytest.raises(mq.InputTypeError, match="missing model input 'input'"):
+        rt.run({"x": np.zeros((1, 3, 64, 64), np.float32)})
+
+
+def test_batch_one_model_runs_a_batch(model_dir: Path) -> None:
+    rt = load_runtime(model_dir / "colour_classifier_int8.tflite")
+    x = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    (y,) = rt.run(x)
+    assert y.shape == (3, 9) and y.dtype == np.int8
+    for i in range(3):
+        np.testing.assert_array_equal(rt.run(x[i:i + 1])[0][0], y[i])
+
+
+def test_feed_not_mutated_and_mlx_accepted(model_dir: Path) -> None:
+    mx = pytest.importorskip("mlx.core")
+    rt = load_runtime(model_dir / "colour_classifier.onnx")
+    x = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)
+    x0 = x.copy()
+    (a,) = rt.run(x)
+    (b,) = rt.run(mx.array(x))
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_check_feed_spec() -> None:
+    spec = mq.models.TensorSpec("x", (1, 4), "float32")
+    assert check_feed(spec, np.zeros((5, 4), np.float32)).shape == (5, 4)  # batch-1 models loop over a batch
+    with pytest.raises(mq.ShapeError):
+        check_feed(spec, np.zeros((5, 3), np.float32))
+
+
+@pytest.mark.parametrize(("module", "name", "extra"), [("onnxruntime", "colour_classifier.onnx", "onnx"),
+                                                       ("ai_edge_litert", "colour_classifier_int8.tflite", "litert")])
+def test_missing_runtime_names_the_extra(model_dir: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str,
+                                         extra: str) -> None:
+    monkeypatch.setitem(sys.modules, module, None)
+    if module == "ai_edge_litert":
+        monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    with pytest.raises(mq.MissingDependencyError, match=rf"pip install 'mlxquant\[{extra}\]'"):
+        load_runtime(model_dir / name)

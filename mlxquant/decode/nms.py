@@ -1,0 +1,491 @@
+"""Non-maximum suppression: greedy (torchvision / TF semantics), soft (TF) and weighted (MediaPipe).
+
+Normative semantics (docs/spec/decode.md §2):
+
+* Candidates are visited in descending score order; equal scores are visited lower index first (-0.0 == 0.0).
+* Greedy: a candidate is kept unless an already *kept* candidate (of the same class when ``classes`` is given)
+  overlaps it with IoU **strictly greater** than ``iou_threshold``. The comparison is the one torchvision makes,
+  ``float32 IoU > float64 threshold``, implemented exactly in float32 as ``IoU >= t_up`` where ``t_up`` is the
+  smallest float32 strictly greater than the threshold.
+* Class-aware suppression is exact per class (no coordinate offset trick, which shifts IoU in float32).
+
+The generic implementation (:func:`_nms_generic`) is one fixed-shape formulation written against the backend shim:
+blocks of the score-sorted boxes, an IoU matrix per block against the earlier blocks, and a fixed-point iteration
+``keep = ¬suppressed_by_earlier_blocks ∧ ¬any(keep[i] ∧ S[i, j], i < j)`` that reaches the greedy answer (the fixed
+point is unique because entry j only depends on entries before it). On MLX it runs as such (shapes depend only on N);
+on NumPy a vectorized greedy loop is the fast path, proven equal to the generic one by a property test
+(tests/parity/test_decode_nms_parity.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._backend import Backend, get_backend, to_numpy
+from .._checks import check_choice
+from .._errors import InvalidArgumentError, NonFiniteError, ShapeError
+from .boxes import _pair_iou, validate_boxes
+
+__all__ = ["NMS_MODES", "iou_threshold_up", "nms", "weighted_nms"]
+
+NMS_MODES = ("greedy", "soft", "weighted")
+SOFT_METHODS = ("gaussian", "linear")
+
+# Generic path block size: an IoU tile is at most BLOCK x N float32 (N = 20k -> 80 MB), small enough for MLX CPU
+# and GPU memory, large enough that the Python loop over blocks is short.
+_BLOCK = 1024
+
+
+def iou_threshold_up(iou_threshold: float) -> np.float32:
+    """The smallest float32 ``t`` with ``t > iou_threshold`` (float64): ``iou > thr`` ⟺ ``iou >= t`` for float32 iou.
+
+    Example:
+        >>> float(iou_threshold_up(0.5)) > 0.5
+        True
+    """
+    t = np.float32(iou_threshold)
+    if float(t) <= float(iou_threshold):
+        t = np.nextafter(t, np.float32(np.inf))
+    return np.float32(t)
+
+
+def _check_threshold(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        raise InvalidArgumentError(f"{name} must be a number in [0, 1], got {v!r}")
+    v = float(v)
+    if not (0.0 <= v <= 1.0):  # also rejects NaN
+        raise InvalidArgumentError(f"{name} must be in [0, 1], got {v!r}")
+    return v
+
+
+def _check_max_det(max_det: Any) -> int | None:
+    if max_det is None:
+        return None
+    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 0:
+        raise InvalidArgumentError(f"max_det must be None or an int >= 0, got {max_det!r}")
+    return int(max_det)
+
+
+def _prepare(boxes: Any, scores: Any, classes: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """NumPy float32 views of the inputs, validated (never written)."""
+    bx = np.asarray(to_numpy(boxes), dtype=np.float32)
+    sc = np.asarray(to_numpy(scores), dtype=np.float32)
+    validate_boxes(bx)
+    if sc.ndim != 1 or sc.shape[0] != bx.shape[0]:
+        raise ShapeError(f"scores has shape {tuple(sc.shape)}, expected ({bx.shape[0]},) to match boxes {bx.shape}")
+    if np.isnan(sc).any():
+        raise NonFiniteError(f"scores[{int(np.argmax(np.isnan(sc)))}] is NaN; scores must not be NaN")
+    cl = None
+    if classes is not None:
+        cl = np.asarray(to_numpy(classes))
+        if cl.shape != sc.shape:
+            raise ShapeError(f"classes has shape {tuple(cl.shape)}, expected ({sc.shape[0]},) to match scores")
+        if cl.dtype.kind == "f":
+            if not np.isfinite(cl).all() or (cl != np.round(cl)).any():
+                raise InvalidArgumentError("classes must be integer class ids")
+        elif cl.dtype.kind not in "iub":
+            raise InvalidArgumentError(f"classes must be integer class ids, got dtype {cl.dtype}")
+        cl = cl.astype(np.int64)
+    return bx, sc, cl
+
+
+# ---- ordering ------------------------------------------------------------------------------------------------------
+def _desc_order(b: Backend, scores: Any) -> Any:
+    """Positions sorting ``scores`` descending, ties to the lower index, as one sort of unique int64 keys.
+
+    key = (2^32 - 1 - u(score)) * 2^31 + index, with u the order-preserving map of float32 bits to [0, 2^32)
+    (-0.0 is first turned into +0.0 by adding +0.0). Unique keys make the result independent of sort stability
+    (mx.argsort is not documented as stable).
+    """
+    n = scores.shape[0]
+    s = scores + b.const(0.0, "float32")  # -0.0 + 0.0 = +0.0 (IEEE 754), so -0.0 ties with 0.0
+    i = b.astype(b.view(s, "int32"), "int64")
+    two31 = b.const(2**31, "int64")
+    u = b.where(i >= b.const(0, "int64"), i + two31, b.const(-1, "int64") - i)  # monotone in the float value
+    key = (b.const(2**32 - 1, "int64") - u) * two31 + b.arange(n, dtype="int64")
+    return b.argsort(key, axis=-1)
+
+
+# ---- generic fixed-shape greedy NMS (both backends) ----------------------------------------------------------------
+def _nms_generic(b: Backend, boxes: Any, scores: Any, classes: Any | None, iou_threshold: float,
+                 block: int = _BLOCK) -> Any:
+    """Greedy NMS as a blocked fixed-point iteration; returns kept original indices (int32, descending score)."""
+    n = boxes.shape[0]
+    if n == 0:
+        return b.zeros((0,), "int32")
+    t_up = b.const(iou_threshold_up(iou_threshold), "float32")
+    order = _desc_order(b, scores)
+    bx = b.take(boxes, order, axis=0)
+    x1, y1, x2, y2 = bx[:, 0], bx[:, 1], bx[:, 2], bx[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    cl = b.take(classes, order, axis=0) if classes is not None else None
+    keep_blocks: list[Any] = []
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        m = e - s
+        bj = (x1[None, s:e], y1[None, s:e], x2[None, s:e], y2[None, s:e], area[None, s:e])
+        if s > 0:
+            prev_keep = b.concatenate(keep_blocks, axis=0)
+            iou = _pair_iou(b, x1[:s, None], y1[:s, None], x2[:s, None], y2[:s, None], area[:s, None], *bj)
+            over = iou >= t_up
+            if cl is not None:
+                over = b.logical_and(over, cl[:s, None] == cl[None, s:e])
+            sup = b.any(b.logical_and(over, prev_keep[:, None]), axis=0)
+        else:
+            sup = b.arange(m, dtype="int32") < 0  # all False (b.zeros(.., "bool") fails on MLX: mx.bool_)
+        iou = _pair_iou(b, x1[s:e, None], y1[s:e, None], x2[s:e, None], y2[s:e, None], area[s:e, None], *bj)
+        ar = b.arange(m, dtype="int32")
+        S = b.logical_and(iou >= t_up, ar[:, None] < ar[None, :])  # S[i, j]: earlier i would suppress later j
+        if cl is not None:
+            S = b.logical_and(S, cl[s:e, None] == cl[None, s:e])
+        free = b.logical_not(sup)
+        k = free
+        for _ in range(m + 1):  # converges in at most m iterations (entry j is final after j + 1)
+            k_new = b.logical_and(free, b.logical_not(b.any(b.logical_and(k[:, None], S), axis=0)))
+            if bool(b.all(k_new == k)):
+                break
+            k = k_new
+        keep_blocks.append(k)
+    keep = to_numpy(b.concatenate(keep_blocks, axis=0)).astype(bool)
+    # API boundary: the only data-dependent shape.
+    pos = b.asarray(np.flatnonzero(keep).astype(np.int32))
+    return b.astype(b.take(order, pos, axis=0), "int32")
+
+
+# ---- NumPy fast path -----------------------------------------------------------------------------------------------
+def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, area: np.ndarray,
+                         t_up: np.float32) -> np.ndarray:
+    """Greedy NMS over score-sorted boxes; returns kept sorted positions.
+
+    Per kept box, one pass over the remaining boxes computes only the x-overlap ``w`` (3 vector ops); the full IoU of
+    the same formula is evaluated only on the boxes with ``w > 0`` (a box with ``w <= 0`` has IoU 0 and cannot be
+    suppressed since ``t_up > 0``). Suppressed boxes are dropped lazily (compaction when half of the array is dead).
+    """
+    n = x1.shape[0]
+    keep = np.empty(n, dtype=np.int64)
+    nk = 0
+    pos = np.arange(n)
+    R = np.stack([x1, y1, x2, y2, area])  # [5, M], compacted lazily
+    alive = np.ones(n, dtype=bool)
+    zero = np.float32(0)
+    dead = 0
+    p = 0
+    m = n
+    wbuf = np.empty(n, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        while True:
+            while p < m and not alive[p]:
+                p += 1
+            if p >= m:
+                break
+            keep[nk] = pos[p]
+            nk += 1
+            q = p + 1
+            if q >= m:
+                break
+            cx1, cy1, cx2, cy2, ca = R[0, p], R[1, p], R[2, p], R[3, p], R[4, p]
+            w = wbuf[: m - q]
+            np.minimum(R[2, q:m], cx2, out=w)
+            w -= np.maximum(R[0, q:m], cx1)
+            c = np.flatnonzero(w > zero)
+            if c.shape[0]:
+                c += q
+                rc = R[:, c]
+                h = np.minimum(rc[3], cy2) - np.maximum(rc[1], cy1)
+                np.maximum(h, zero, out=h)
+                inter = (np.minimum(rc[2], cx2) - np.maximum(rc[0], cx1)) * h
+                union = (ca + rc[4]) - inter
+                # NaN for 0/0 (two zero-area boxes) compares False, as IoU = 0 in the generic path.
+                sup = c[inter / union >= t_up]
+                if sup.shape[0]:
+                    dead += int(np.count_nonzero(alive[sup]))
+                    alive[sup] = False
+            p = q
+            if dead > 64 and 2 * dead > m - p:
+                live = np.flatnonzero(alive[p:m]) + p
+                R = R[:, live]
+                pos = pos[live]
+                m = live.shape[0]
+                alive = np.ones(m, dtype=bool)
+                p = 0
+                dead = 0
+    return keep[:nk]
+
+
+def _nms_numpy_fast(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray | None,
+                    iou_threshold: float) -> np.ndarray:
+    n = boxes.shape[0]
+    if n == 0:
+        return np.zeros(0, np.int32)
+    t_up = iou_threshold_up(iou_threshold)
+    s = scores + np.float32(0.0)  # -0.0 -> +0.0 so that it ties with 0.0 in the stable sort
+    if classes is None:
+        order = np.argsort(-s, kind="stable")
+        bx = boxes[order]
+        x1, y1, x2, y2 = (np.ascontiguousarray(bx[:, k]) for k in range(4))
+        pos = _greedy_sorted_numpy(x1, y1, x2, y2, (x2 - x1) * (y2 - y1), t_up)
+        return order[pos].astype(np.int32)
+    kept = []
+    for c in np.unique(classes):
+        idx = np.flatnonzero(classes == c)
+        kept.append(idx[_nms_numpy_fast(boxes[idx], scores[idx], None, iou_threshold)])
+    k = np.concatenate(kept)
+    # merge: descending score, ties to the lower index
+    return k[np.lexsort((k, -s[k]))].astype(np.int32)
+
+
+# ---- soft NMS (TensorFlow NonMaxSuppressionV5 semantics) -------------------------------------------------------------
+def _soft_nms_numpy(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray | None, iou_threshold: float,
+                    sigma: float, score_threshold: float, max_det: int | None, method: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """TF's lazy priority-queue soft-NMS (per class when classes is given). Returns (indices, new scores)."""
+    if classes is not None:
+        parts = [(_soft_nms_numpy(boxes[idx], scores[idx], None, iou_threshold, sigma, score_threshold, None,
+                                  method), idx) for idx in (np.flatnonzero(classes == c) for c in np.unique(classes))]
+        ind = np.concatenate([idx[p[0]] for p, idx in parts]) if parts else np.zeros(0, np.int32)
+        sc = np.concatenate([p[1] for p, _ in parts]) if parts else np.zeros(0, np.float32)
+        o = np.lexsort((ind, -sc))
+        ind, sc = ind[o], sc[o]
+        return ind[:max_det].astype(np.int32), sc[:max_det]
+    n = boxes.shape[0]
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    t_up = iou_threshold_up(iou_threshold)
+    # TF: scale = -0.5 / sigma (Gaussian weight exp(scale * iou^2)); linear (Bodla et al.): 1 - iou when iou > thr.
+    scale = np.float32(-0.5 / sigma) if sigma > 0 else np.float32(0)
+    heap = [(-float(scores[i]), i, i, 0) for i in range(n) if scores[i] > score_threshold]  # TF: score > thr
+    heapq.heapify(heap)  # (−score, index, box, suppress_begin): ties pop the lower index first
+    sel: list[int] = []
+    sel_sc: list[float] = []
+    cap = n if max_det is None else max_det
+    while heap and len(sel) < cap:
+        neg, _, i, begin = heapq.heappop(heap)
+        orig = np.float32(-neg)
+        cur = orig
+        for j in range(len(sel) - 1, begin - 1, -1):
+            k = sel[j]
+            w = max(min(x2[i], x2[k]) - max(x1[i], x1[k]), np.float32(0))
+            h = max(min(y2[i], y2[k]) - max(y1[i], y1[k]), np.float32(0))
+            inter = np.float32(w * h)
+            union = np.float32(area[i] + area[k]) - inter
+            iou = np.float32(inter / union) if union > 0 else np.float32(0)
+            if method == "gaussian":
+                cur = np.float32(cur * np.float32(math.exp(float(scale * iou * iou))))
+            elif iou >= t_up:
+                cur = np.float32(cur * (np.float32(1) - iou))
+            if cur <= score_threshold:
+                break
+        if cur == orig:
+            sel.append(i)
+            sel_sc.append(float(cur))
+        elif cur > score_threshold:
+            heapq.heappush(heap, (-float(cur), i, i, len(sel)))
+    return np.asarray(sel, np.int32), np.asarray(sel_sc, np.float32)
+
+
+# ---- weighted NMS (MediaPipe WeightedNonMaxSuppression) --------------------------------------------------------------
+def _weighted_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, keypoints: np.ndarray | None,
+                    max_det: int | None, score_threshold: float | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    n = boxes.shape[0]
+    order = np.argsort(-(scores + np.float32(0)), kind="stable")
+    remained = order
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    out_i: list[int] = []
+    out_b: list[np.ndarray] = []
+    out_k: list[np.ndarray] = []
+    cap = n if max_det is None else max_det
+    while remained.shape[0] and len(out_i) < cap:
+        top = remained[0]
+        if score_threshold is not None and score_threshold > 0 and scores[top] < score_threshold:
+            break  # MediaPipe: min_score_threshold > 0 and score < threshold stops
+        r = remained
+        w = np.maximum(np.minimum(x2[top], x2[r]) - np.maximum(x1[top], x1[r]), np.float32(0))
+        h = np.maximum(np.minimum(y2[top], y2[r]) - np.maximum(y1[top], y1[r]), np.float32(0))
+        inter = w * h
+        union = (area[top] + area[r]) - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sim = np.where(union > 0, inter / np.where(union > 0, union, 1), np.float32(0))
+        cand = sim > np.float32(iou_threshold)  # MediaPipe: similarity > min_suppression_threshold (float)
+        c = r[cand]
+        merged = boxes[top].astype(np.float32).copy()
+        mk = keypoints[top].astype(np.float32).copy() if keypoints is not None else None
+        if c.shape[0]:
+            ws = scores[c].astype(np.float32)
+            tot = np.float32(ws.sum(dtype=np.float32))
+            merged = ((boxes[c] * ws[:, None]).sum(0, dtype=np.float32) / tot).astype(np.float32)
+            if keypoints is not None:
+                mk = ((keypoints[c] * ws[:, None, None]).sum(0, dtype=np.float32) / tot).astype(np.float32)
+        out_i.append(int(top))
+        out_b.append(merged)
+        if mk is not None:
+            out_k.append(mk)
+        rest = r[~cand]
+        if rest.shape[0] == remained.shape[0]:
+            break  # MediaPipe: stop when an iteration removes nothing (a zero-area top box)
+        remained = rest
+    bx = np.stack(out_b).astype(np.float32) if out_b else np.zeros((0, 4), np.float32)
+    kp = None
+    if keypoints is not None:
+        kp = np.stack(out_k) if out_k else np.zeros((0, *keypoints.shape[1:]), np.float32)
+    return np.asarray(out_i, np.int32), bx, kp
+
+
+def weighted_nms(boxes: Any, scores: Any, iou_threshold: float = 0.3, *, keypoints: Any = None,
+                 max_det: int | None = None, score_threshold: float | None = None, backend: str | None = None
+                 ) -> tuple[Any, Any, Any]:
+    """MediaPipe's weighted NMS: each kept box is the score-weighted mean of the boxes it suppresses (itself included).
+
+    Visits boxes in descending score order (ties: lower index). The top remaining box collects every remaining box
+    with IoU > ``iou_threshold`` (itself included); its output box (and keypoints) is the score-weighted mean of
+    those, its score stays the top score. The weighted mean is taken over xyxy corners (as MediaPipe averages
+    xmin, ymin, xmax, ymax).
+
+    Args:
+        boxes: ``[N, 4]`` xyxy.
+        scores: ``[N]``.
+        iou_threshold: MediaPipe ``min_suppression_threshold`` (0.3 for face detection).
+        keypoints: optional ``[N, K, 2]`` averaged with the same weights.
+        max_det: keep at most this many.
+        score_threshold: MediaPipe ``min_score_threshold`` (stop at the first top box below it).
+        backend: force ``"numpy"`` or ``"mlx"``.
+
+    Returns:
+        ``(indices, merged_boxes, merged_keypoints)``; ``merged_keypoints`` is None without keypoints.
+
+    Example:
+        >>> import numpy as np
+        >>> b = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
+        >>> idx, mb, _ = weighted_nms(b, np.array([0.9, 0.6, 0.8], np.float32), 0.3)
+        >>> idx.tolist(), [round(float(v), 2) for v in mb[0]]
+        ([0, 2], [0.4, 0.4, 10.4, 10.4])
+    """
+    b = get_backend(boxes, backend)
+    thr = _check_threshold("iou_threshold", iou_threshold)
+    md = _check_max_det(max_det)
+    bx, sc, _ = _prepare(boxes, scores, None)
+    kp = None
+    if keypoints is not None:
+        kp = np.asarray(to_numpy(keypoints), np.float32)
+        if kp.ndim != 3 or kp.shape[0] != bx.shape[0] or kp.shape[2] != 2:
+            raise ShapeError(f"keypoints has shape {tuple(kp.shape)}, expected ({bx.shape[0]}, K, 2)")
+    idx, mb, mk = _weighted_numpy(bx, sc, thr, kp, md, score_threshold)
+    if b.name == "mlx":
+        return b.asarray(idx), b.asarray(mb), (b.asarray(mk) if mk is not None else None)
+    return idx, mb, mk
+
+
+def nms(
+    boxes: Any,
+    scores: Any,
+    iou_threshold: float = 0.5,
+    *,
+    classes: Any = None,
+    max_det: int | None = None,
+    mode: str = "greedy",
+    score_threshold: float | None = None,
+    sigma: float = 0.5,
+    soft_method: str = "gaussian",
+    return_scores: bool = False,
+    backend: str | None = None,
+) -> Any:
+    """Non-maximum suppression; kept indices in descending score order (ties: lower index first).
+
+    Args:
+        boxes: ``[N, 4]`` xyxy float boxes (NumPy or MLX); x2 >= x1 and y2 >= y1, finite.
+        scores: ``[N]`` scores (any finite or infinite float, not NaN).
+        iou_threshold: in [0, 1]; greedy suppresses when IoU > threshold (strict, torchvision / TF semantics).
+        classes: optional ``[N]`` integer class ids: suppression only within a class (exact, per class).
+        max_det: keep at most this many (after suppression).
+        mode: ``"greedy"``, ``"soft"`` (TF soft-NMS) or ``"weighted"`` (MediaPipe; indices of the representative
+            boxes — use :func:`weighted_nms` for the merged boxes).
+        score_threshold: in [0, 1] or None; candidates need ``score > score_threshold`` (strict, TF / OpenCV); in
+            soft mode rescored candidates are dropped once ``score <= score_threshold``.
+        sigma: soft-NMS Gaussian sigma: weight ``exp(-0.5 * iou^2 / sigma)`` (TF ``soft_nms_sigma``).
+        soft_method: ``"gaussian"`` (TF) or ``"linear"`` (weight ``1 - iou`` when IoU > threshold).
+        return_scores: also return the (soft-NMS rescored) scores of the kept boxes.
+        backend: force ``"numpy"`` or ``"mlx"``.
+
+    Returns:
+        int32 indices ``[K]`` on the input's backend (and float32 scores ``[K]`` with ``return_scores``).
+
+    Raises:
+        ShapeError: boxes not ``[N, 4]`` or scores/classes not ``[N]``.
+        InvalidArgumentError: threshold outside [0, 1], unknown mode, boxes with x2 < x1.
+        NonFiniteError: NaN scores or non-finite boxes.
+
+    Example:
+        >>> import numpy as np
+        >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float32)
+        >>> nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), 0.5)
+        array([0, 2], dtype=int32)
+        >>> nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), 0.5, classes=np.array([0, 1, 0]))
+        array([0, 1, 2], dtype=int32)
+    """
+    check_choice("mode", mode, NMS_MODES)
+    check_choice("soft_method", soft_method, SOFT_METHODS)
+    b = get_backend(boxes, backend)
+    thr = _check_threshold("iou_threshold", iou_threshold)
+    st = None if score_threshold is None else _check_threshold("score_threshold", score_threshold)
+    md = _check_max_det(max_det)
+    if mode == "soft" and not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
+        raise InvalidArgumentError(f"sigma must be a finite number > 0, got {sigma!r}")
+    bx, sc, cl = _prepare(boxes, scores, classes)
+    cand = None
+    if st is not None and mode != "soft":
+        cand = np.flatnonzero(sc > np.float32(st))  # TF / OpenCV: score > score_threshold
+    if mode == "soft":
+        idx, new_sc = _soft_nms_numpy(bx, sc, cl, thr, float(sigma), -np.inf if st is None else st, md, soft_method)
+        out = b.asarray(idx) if b.name == "mlx" else idx
+        return (out, b.asarray(new_sc) if b.name == "mlx" else new_sc) if return_scores else out
+    if mode == "weighted":
+        if cl is not None:
+            raise InvalidArgumentError("mode='weighted' is class-agnostic (as MediaPipe); pass classes=None")
+        sub = cand if cand is not None else np.arange(bx.shape[0])
+        idx, _, _ = _weighted_numpy(bx[sub], sc[sub], thr, None, md, None)
+        idx = sub[idx].astype(np.int32)
+    elif b.name == "numpy":
+        sub = cand if cand is not None else None
+        if sub is None:
+            idx = _nms_numpy_fast(bx, sc, cl, thr)
+        else:
+            idx = sub[_nms_numpy_fast(bx[sub], sc[sub], None if cl is None else cl[sub], thr)].astype(np.int32)
+        idx = idx[:md] if md is not None else idx
+    else:
+        xb = b.asarray(boxes, "float32")
+        xs = b.asarray(scores, "float32")
+        xc = b.asarray(cl.astype(np.int32)) if cl is not None else None
+        if cand is not None:
+            ci = b.asarray(cand.astype(np.int32))
+            xb, xs = b.take(xb, ci, axis=0), b.take(xs, ci, axis=0)
+            xc = b.take(xc, ci, axis=0) if xc is not None else None
+            k = _nms_generic(b, xb, xs, xc, thr)
+            out = b.take(ci, k, axis=0)
+        else:
+            out = _nms_generic(b, xb, xs, xc, thr)
+        out = out[:md] if md is not None else out
+        if return_scores:
+            return out, b.take(b.asarray(scores, "float32"), out, axis=0)
+        return out
+    if return_scores:
+        sc_out = sc[idx]
+        return (b.asarray(idx), b.asarray(sc_out)) if b.name == "mlx" else (idx, sc_out)
+    return b.asarray(idx) if b.name == "mlx" else idx
+
+
+def _nms_indices(boxes: Any, scores: Any, classes: Any, iou_threshold: float, b: Backend) -> Any:
+    """Internal greedy NMS without re-validation (inputs already checked by a decoder)."""
+    if b.name == "numpy":
+        return _nms_numpy_fast(np.asarray(boxes, np.float32), np.asarray(scores, np.float32),
+                               None if classes is None else np.asarray(classes), iou_threshold)
+    return _nms_generic(b, boxes, scores, classes, iou_threshold)
+
+
+def _ensure_seq(x: Any) -> Sequence[Any]:
+    return x if isinstance(x, (list, tuple)) else [x]

@@ -85,6 +85,25 @@ def resolve_group_size(width: int, group_size: int, mode: str = "affine") -> int
     )
 
 
+def _native_ok(b: Backend, w: Any, g: int, mode: str, rounding: str, impl: str) -> bool:
+    """Whether ``mx.quantize`` gives exactly the generic result here: MLX input on MLX's CPU device (GPU kernels
+    round ties away from zero), round half to even, and not the nvfp4 shapes MLX's CPU path cannot reshape."""
+    reasons = []
+    if b.name != "mlx":
+        reasons.append("the input is not an MLX array")
+    else:
+        mx = b.mx
+        if mx.default_device() != mx.cpu:
+            reasons.append("MLX's default device is not the CPU (its GPU kernels round ties away from zero)")
+        if mode == "nvfp4" and w.size % 32:
+            reasons.append("MLX's CPU nvfp4 fails when the element count is not a multiple of 32")
+    if rounding != "half_even":
+        reasons.append("rounding is not half_even")
+    if reasons and impl == "native":
+        raise InvalidArgumentError("impl='native' is not available here: " + "; ".join(reasons))
+    return not reasons
+
+
 def _params(mode: str, group_size: int | None, bits: int | None) -> tuple[int, int]:
     check_choice("mode", mode, MLX_MODES)
     dg, db, groups, bitss = MLX_MODES[mode]
@@ -288,6 +307,7 @@ def mlx_quantize(
     *,
     policy: str = "error",
     rounding: str = "half_even",
+    impl: str = "auto",
     backend: str | None = None,
 ) -> tuple[Any, Any, Any]:
     """Quantize weights like ``mx.quantize`` (same arguments, same bits), on NumPy or MLX arrays.
@@ -302,6 +322,8 @@ def mlx_quantize(
             to a multiple of the group; pass ``width=`` to :func:`mlx_dequantize`), ``"fallback"`` (the largest valid
             group size ≤ ``group_size`` that divides the width; the group size used is ``width // scales.shape[-1]``).
         rounding: affine code rounding: ``"half_even"`` (MLX CPU, default) or ``"half_away"`` (MLX Metal/CUDA).
+        impl: ``"auto"`` (MLX input on MLX's CPU device → ``mx.quantize`` itself, proven equal to the generic path by
+            tests/parity; everything else → the generic implementation), ``"generic"`` or ``"native"``.
         backend: force ``"numpy"`` or ``"mlx"``; default: ``w``'s own.
 
     Returns:
@@ -346,6 +368,10 @@ def mlx_quantize(
             w = b.pad(w, [(0, 0)] * (w.ndim - 1) + [(0, (-width) % g)], 0)
     if w.size and not bool(b.all(b.isfinite(w)).item()):
         raise NonFiniteError("mlx_quantize: the weights hold NaN or inf (MLX's result would be undefined)")
+    check_choice("impl", impl, ("auto", "generic", "native"))
+    if impl != "generic" and _native_ok(b, w, g, mode, rounding, impl):
+        r = b.mx.quantize(w, group_size=g, bits=nb, mode=mode)
+        return (r[0], r[1], r[2]) if mode == "affine" else (r[0], r[1], None)
     if mode == "affine":
         return _affine_quantize(b, w, g, nb, rounding)
     wq, sc = _fp_quantize(b, w, g, nb, mode)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
 HELP = "show a model's inputs and outputs with their quantization parameters (.tflite, .onnx)"
 DESCRIPTION = (

@@ -112,14 +112,18 @@ class QParams:
 def _unpack_qparams(
     scale: Any, zero_point: Any, dtype: str | None, axis: int | None, block_size: int | None
 ) -> tuple[Any, Any, str | None, int | None, int | None]:
-    """If ``scale`` is a QParams, take everything from it (explicit, different values are an error)."""
+    """If ``scale`` is a QParams, take everything from it.
+
+    Giving a different zero point, axis or block size as well is an error; so is a dtype other than the default
+    ``"int8"`` (which cannot be told apart from an explicit ``"int8"``, so it defers to the QParams).
+    """
     if not isinstance(scale, QParams):
         return scale, zero_point, dtype, axis, block_size
     p = scale
     clash = []
     if not (isinstance(zero_point, int) and zero_point == 0):
         clash.append("zero_point")
-    if dtype is not None and dtype != p.dtype:
+    if dtype is not None and dtype not in ("int8", p.dtype):
         clash.append("dtype")
     if axis is not None and axis != p.axis:
         clash.append("axis")

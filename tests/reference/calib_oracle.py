@@ -132,65 +132,71 @@ def amax_percentile(counts: list[float], edges: list[float], percentile: float) 
     total = sum(counts)
     cum = 0.0
     for i, c in enumerate(counts):
-        cum += c
-        if cum / total >= percentile / 100:
+        cum += c / total  # the source accumulates cumsum(hist / total)
+        if cum >= percentile / 100:
             return edges[i]
-    return edges[len(counts) - 1]
+    return edges[len(counts)]  # cdf never reached p (rounding): searchsorted returns len(cdf)
 
 
 def amax_mse(counts: list[float], edges: list[float], num_bits: int, unsigned: bool, start_bin: int = 128) -> float:
-    centers = [(edges[i] + edges[i + 1]) / 2 for i in range(len(counts))]
+    """pytorch-quantization _compute_amax_mse with fake_tensor_quant (narrow range, torch.round = half-even),
+    one candidate and one bin at a time, float32 scalars."""
+    f = np.float32
+    centers = [f((f(edges[i]) + f(edges[i + 1])) / f(2)) for i in range(len(counts))]
+    qmax = f(2.0 ** (num_bits - 1 + int(unsigned)) - 1)
+    qmin = f(0) if unsigned else -qmax
     best, best_amax = None, None
-    qmax = (1 << (num_bits - 1 + int(unsigned))) - 1
     for i in range(start_bin, len(centers)):
         amax = centers[i]
-        err = 0.0
+        scale = qmax / amax
+        terms = []
         for c, x in zip(counts, centers):
-            if c == 0:
-                continue
-            s = qmax / amax
-            q = min(max(round_half_away(x * s), -qmax - 1 if not unsigned else 0), qmax) / s
-            err += c * (q - x) ** 2
-        err /= sum(counts)
+            q = min(max(f(np.round(x * scale)), qmin), qmax) / scale
+            terms.append(f((q - x) ** 2 * f(c)))
+        err = float(np.mean(np.asarray(terms, np.float32), dtype=np.float32))
         if best is None or err < best:
             best, best_amax = err, amax
-    return best_amax
-
-
-def round_half_away(v: float) -> float:
-    return math.floor(abs(v) + 0.5) * (1 if v >= 0 else -1)
+    return float(best_amax)
 
 
 def _entropy(p: list[float], q: list[float]) -> float:
+    """scipy.stats.entropy(p, q): normalized, sum of p·log(p/q); inf if some p > 0 has q = 0."""
     sp, sq = sum(p), sum(q)
     total = 0.0
     for a, b in zip(p, q):
-        if a > 0:
-            pa, qb = a / sp, b / sq
-            total += pa * math.log(pa / qb) if qb > 0 else math.inf
+        pa = a / sp
+        qb = b / sq if sq else b
+        if pa > 0:
+            if qb <= 0:
+                return math.inf
+            total += pa * math.log(pa / qb)
     return total
 
 
 def amax_entropy(counts: list[float], edges: list[float], num_bits: int, unsigned: bool, start_bin: int = 128) -> float:
-    bins = list(counts)
+    """pytorch-quantization _compute_amax_entropy, written as plain loops."""
+    bins = [float(v) for v in counts]
     bins[0] = bins[1]
     nbins = 1 << (num_bits - 1 + int(unsigned))
-    best_i, best = None, None
-    for i in range(max(start_bin, nbins), len(bins) + 1, 1):
-        ref = bins[:i]
-        ref[-1] += sum(bins[i:])
-        cand = [0.0] * i
-        # merge bins[:i] into nbins groups: group g spans indices [g*step, (g+1)*step), the last takes the remainder
-        step = i // nbins
-        for g in range(nbins):
-            lo = g * step
-            hi = (g + 1) * step if g < nbins - 1 else i
-            seg = bins[lo:hi]
-            nz = sum(1 for v in seg if v != 0)
-            tot = sum(seg)
-            for k in range(lo, hi):
-                cand[k] = tot / nz if (bins[k] != 0 and nz) else 0.0
-        d = _entropy(ref, cand)
-        if best is None or d <= best:
-            best, best_i = d, i
-    return edges[best_i]
+    divergences = []
+    for i in range(start_bin, len(bins) + 1):
+        space = np.linspace(0, i, num=nbins + 1)
+        group = []
+        for k in range(i):
+            j = 0
+            while j < len(space) and space[j] <= k:
+                j += 1
+            group.append(j - 1 if bins[k] != 0 else -1)
+        sums: dict[int, float] = {}
+        cnts: dict[int, int] = {}
+        for k in range(i):
+            if group[k] != -1:
+                sums[group[k]] = sums.get(group[k], 0.0) + bins[k]
+                cnts[group[k]] = cnts.get(group[k], 0) + 1
+        q = [sums[group[k]] / cnts[group[k]] if group[k] != -1 else 0.0 for k in range(i)]
+        p = bins[:i]
+        p[-1] += sum(bins[i:])
+        divergences.append(_entropy(p, q))
+    best = min(divergences)
+    last = max(k for k, d in enumerate(divergences) if d == best)
+    return float(edges[last + start_bin])

@@ -278,7 +278,13 @@ def plan_checkpoint(
                 if width_policy == "error":
                     bad_width.append(f"{t.name} {t.shape}")
                     continue
-                g = resolve_group_size(width, g, mode)
+                try:
+                    g = resolve_group_size(width, g, mode)
+                except ShapeError:
+                    raise ShapeError(
+                        f"{t.name} {t.shape}: width {width} is not divisible by any {mode} group size <= {g}; "
+                        "use --width-policy skip (keep it in float) or --skip it"
+                    ) from None
             p.action, p.bits, p.group_size, p.mode = "quantize", nb, g, mode
     if bad_width:
         raise ShapeError(
@@ -489,6 +495,9 @@ def quantize_checkpoint(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with atomic_dir(dst_p, force=force) as tmp:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes the folder private; the output is an ordinary folder
         with open(tmp / _WEIGHT_FILE, "wb") as f:
             writer = SafetensorsWriter(f, specs, {"format": "mlx"})
             for p in progress_bar(plans, desc="quantize-weights", enable=progress):

@@ -1,0 +1,168 @@
+"""Observers vs PyTorch's torch.ao.quantization observers: identical qparams after the same stream of batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mlxquant as mq
+from tests.helpers import as_backend
+
+torch = pytest.importorskip("torch")
+from torch.ao.quantization import observer as tobs  # noqa: E402
+
+# dtype name in mlxquant → torch dtype
+pytestmark = pytest.mark.filterwarnings("ignore:Please use quant_min:UserWarning")
+
+TORCH_DTYPES = {"uint8": torch.quint8, "int8": torch.qint8, "int32": torch.qint32}
+
+
+def _stream(seed: int, shape: tuple[int, ...], n: int = 4) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        scale = rng.uniform(0.1, 5.0)
+        shift = rng.uniform(-2.0, 2.0)
+        out.append((rng.standard_normal(shape) * scale + shift).astype(np.float32))
+    return out
+
+
+def _torch_qparams(obs) -> tuple[np.ndarray, np.ndarray]:
+    s, z = obs.calculate_qparams()
+    return s.numpy().astype(np.float32).reshape(-1), z.numpy().astype(np.int64).reshape(-1)
+
+
+def _ours(qp) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.asarray(mq.to_numpy(qp.scale), np.float32).reshape(-1),
+        np.asarray(mq.to_numpy(qp.zero_point), np.int64).reshape(-1),
+    )
+
+
+CASES = [
+    (dt, sym, rr)
+    for dt in ("uint8", "int8")
+    for sym in (False, True)
+    for rr in (False, True)
+    if not (dt == "uint8" and sym and rr)  # torch refuses reduce_range for symmetric quint8
+] + [("int32", False, False), ("int32", True, False)]
+
+
+@pytest.mark.parametrize("dtype,symmetric,reduce_range", CASES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_minmax_per_tensor_matches_torch(backend, dtype, symmetric, reduce_range, seed):
+    qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
+    t = tobs.MinMaxObserver(dtype=TORCH_DTYPES[dtype], qscheme=qscheme, reduce_range=reduce_range)
+    o = mq.MinMaxObserver()
+    for x in _stream(seed, (7, 33)):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    qp = o.compute_qparams(dtype, symmetric=symmetric, reduce_range=reduce_range, profile="torch")
+    s, z = _ours(qp)
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+
+
+@pytest.mark.parametrize("dtype,symmetric,reduce_range", [c for c in CASES if c[0] != "int32"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_minmax_per_channel_matches_torch(backend, dtype, symmetric, reduce_range, axis):
+    qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
+    t = tobs.PerChannelMinMaxObserver(ch_axis=axis, dtype=TORCH_DTYPES[dtype], qscheme=qscheme,
+                                      reduce_range=reduce_range)
+    o = mq.MinMaxObserver(axis=axis)
+    for x in _stream(5, (4, 6, 5)):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    s, z = _ours(o.compute_qparams(dtype, symmetric=symmetric, reduce_range=reduce_range, profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+
+
+@pytest.mark.parametrize("dtype,symmetric,reduce_range", [c for c in CASES if c[0] != "int32"])
+@pytest.mark.parametrize("c", [0.01, 0.5, 1.0])
+def test_moving_average_matches_torch(backend, dtype, symmetric, reduce_range, c):
+    qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
+    t = tobs.MovingAverageMinMaxObserver(averaging_constant=c, dtype=TORCH_DTYPES[dtype], qscheme=qscheme,
+                                         reduce_range=reduce_range)
+    o = mq.MovingAverageMinMaxObserver(averaging_constant=c)
+    for x in _stream(7, (50,), n=6):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    np.testing.assert_array_equal(o.min_val, t.min_val.numpy().reshape(-1))
+    np.testing.assert_array_equal(o.max_val, t.max_val.numpy().reshape(-1))
+    s, z = _ours(o.compute_qparams(dtype, symmetric=symmetric, reduce_range=reduce_range, profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_moving_average_per_channel_matches_torch(backend, symmetric):
+    qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
+    t = tobs.MovingAveragePerChannelMinMaxObserver(averaging_constant=0.1, ch_axis=1, qscheme=qscheme,
+                                                   dtype=torch.qint8)
+    o = mq.MovingAverageMinMaxObserver(averaging_constant=0.1, axis=1)
+    for x in _stream(9, (3, 8, 2), n=5):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    s, z = _ours(o.compute_qparams("int8", symmetric=symmetric, profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+
+
+def test_moving_average_reference_values():
+    # REFERENCE §4: (-1, 1) then (-3, 5) with c = 0.01 → (-1.02, 1.04)
+    o = mq.MovingAverageMinMaxObserver(0.01)
+    o.update(np.array([-1.0, 1.0], np.float32))
+    o.update(np.array([-3.0, 5.0], np.float32))
+    assert o.min_val[0] == np.float32(-1.02) and o.max_val[0] == np.float32(1.04)
+
+
+def test_histogram_observer_check_value(backend):
+    # REFERENCE §4: randn(10000, seed 0) → s 0.0331006, zp 131
+    torch.manual_seed(0)
+    x = torch.randn(10000)
+    t = tobs.HistogramObserver()
+    t(x)
+    o = mq.HistogramObserver()
+    o.update(as_backend(x.numpy(), backend))
+    s, z = _ours(o.compute_qparams("uint8", profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+    assert abs(float(s[0]) - 0.0331006) < 1e-7 and int(z[0]) == 131
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype,symmetric", [("uint8", False), ("int8", False), ("int8", True)])
+def test_histogram_observer_stream_matches_torch(seed, dtype, symmetric):
+    qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
+    t = tobs.HistogramObserver(dtype=TORCH_DTYPES[dtype], qscheme=qscheme)
+    o = mq.HistogramObserver()
+    for x in _stream(100 + seed, (2000,), n=4):
+        t(torch.from_numpy(x))
+        o.update(x)
+    assert np.float32(o.min_val) == t.min_val.item() and np.float32(o.max_val) == t.max_val.item()
+    lo, hi = o.search_range(8)
+    tlo, thi = t._non_linear_param_search()
+    assert (np.float32(lo), np.float32(hi)) == (tlo.item(), thi.item())
+    s, z = _ours(o.compute_qparams(dtype, symmetric=symmetric, profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+
+
+def test_histogram_observer_constant_then_growth_matches_torch():
+    # first batch constant (orig_min == orig_max branch of _combine_histograms), then a wider one
+    t = tobs.HistogramObserver()
+    o = mq.HistogramObserver()
+    for x in (np.full(100, 0.5, np.float32), np.linspace(-2, 3, 500, dtype=np.float32)):
+        t(torch.from_numpy(x))
+        o.update(x)
+    s, z = _ours(o.compute_qparams("uint8"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)

@@ -150,7 +150,12 @@ def _source(b: Backend, x: Any) -> tuple[Any, str]:
     name = b.dtype_name(x)
     if name in ("float32", "float64"):
         return x, name
-    if name in ("float16", "bfloat16"):
+    if name == "bfloat16":
+        # widen by the bit pattern (bf16 is the top half of float32): exact, and keeps the sign of NaNs, which
+        # MLX's bf16 → f32 cast drops
+        w = b.left_shift(b.astype(b.view(x, "uint16"), "uint32"), b.const(16, "uint32"))
+        return b.view(w, "float32"), "float32"
+    if name == "float16":
         return b.astype(x, "float32"), "float32"  # exact widening
     raise InputTypeError(f"float conversion needs float16/bfloat16/float32/float64 input, got dtype {name}")
 

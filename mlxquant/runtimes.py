@@ -194,3 +194,59 @@ def load_runtime(path: str | os.PathLike[str], runtime: str = "auto", *, threads
     if runtime == "onnxruntime":
         return OnnxRuntime(path, threads=threads, info=info)
     return LiteRTRuntime(path, threads=threads, info=info)
+
+
+def ort_quantize_static(float_model: str | os.PathLike[str], out_path: str | os.PathLike[str],
+                        calibration: Sequence[np.ndarray] | np.ndarray, *, per_channel: bool = True,
+                        nodes: Sequence[str] | None = None, op_types: Sequence[str] | None = None,
+                        exclude: Sequence[str] = ()) -> Path:
+    """Quantize a float ONNX model with onnxruntime's own ``quantize_static`` (QDQ format, int8, MinMax).
+
+    Activations and weights are int8 (weights symmetric, per output channel with ``per_channel``); the model keeps
+    float inputs and outputs (``QuantizeLinear``/``DequantizeLinear`` at the boundary, which
+    :func:`mlxquant.inspect_model` reports as ``io="float"``).
+
+    Args:
+        float_model: the float ``.onnx`` model (single input).
+        out_path: where to write the quantized model (written to a temporary sibling, then renamed).
+        calibration: a batch ``[N, ...]`` or a sequence of arrays for the model's input; each item is fed as a batch
+            of one to the calibrator.
+        per_channel: per-output-channel weight scales.
+        nodes: quantize only these node names (``nodes_to_quantize``).
+        op_types: quantize only these operator types (``op_types_to_quantize``).
+        exclude: never quantize these node names.
+
+    Returns:
+        ``Path(out_path)``.
+
+    Raises:
+        MissingDependencyError: onnx / onnxruntime are not installed (``pip install 'mlxquant[onnx]'``).
+    """
+    try:
+        import onnx
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    except ImportError:
+        raise MissingDependencyError(
+            "quantizing ONNX models needs onnx and onnxruntime; install them with: pip install 'mlxquant[onnx]'"
+        ) from None
+    from ._io import atomic_path
+
+    graph_input = onnx.load(str(float_model), load_external_data=False).graph.input[0]
+    name, rank = graph_input.name, len(graph_input.type.tensor_type.shape.dim)
+    items = [np.asarray(c) for c in calibration]
+    feeds = [{name: c if c.ndim == rank else c[None]} for c in items]  # one image per calibration batch
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._it, None)
+
+    out = Path(out_path)
+    with atomic_path(out) as tmp:
+        quantize_static(str(float_model), str(tmp), _Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
+                        nodes_to_quantize=list(nodes) if nodes else None,
+                        op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=list(exclude))
+    return out

@@ -35,6 +35,7 @@ import numpy as np
 __all__ = [
     "COLOUR_NAMES",
     "DETECTOR_LABELS",
+    "DETECTOR_QUANT_NODES",
     "DETECTOR_SIZE",
     "PROTOTYPES",
     "build_classifier",
@@ -257,32 +258,15 @@ def calibration_images(n: int = 16, size: int = 64, seed: int = 0) -> np.ndarray
 
 
 def quantize_onnx(float_path: str | Path, out_path: str | Path, calibration: np.ndarray, *,
-                  per_channel: bool = True, exclude: tuple[str, ...] = (), op_types: list[str] | None = None) -> Path:
+                  per_channel: bool = True, nodes: list[str] | None = None) -> Path:
     """Quantize a float ONNX model with onnxruntime's own ``quantize_static`` (QDQ, int8, MinMax calibration)."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from mlxquant.runtimes import ort_quantize_static
 
-    model = onnx.load(str(float_path))
-    name = model.graph.input[0].name
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._it = iter([{name: calibration[i:i + 1]} for i in range(len(calibration))])
-
-        def get_next(self):
-            return next(self._it, None)
-
-    quantize_static(str(float_path), str(out_path), _Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-                    nodes_to_exclude=list(exclude), op_types_to_quantize=op_types)
-    return Path(out_path)
+    return ort_quantize_static(float_path, out_path, calibration, per_channel=per_channel, nodes=nodes)
 
 
-#: Detector nodes left in float by ``quantize_onnx``: the moment arithmetic (E[x²] − E[x]² cancels catastrophically
-#: at 8 bits), as deployed detectors keep their box-decoding head in float. Conv, Softmax and the colour-fraction
-#: pooling (the scores) are quantized.
-DETECTOR_QUANT_OPS = ["Conv", "Softmax", "AveragePool", "Slice", "Reshape"]
-DETECTOR_FLOAT_NODES = tuple(f"pool_{s}_{k}" for s in ("px", "py", "pxx", "pyy") for k in (256, 128, 64))
+#: The detector nodes that get quantized: the demo's recipe (defined with the demo, which ships in the package).
+from mlxquant.commands.demo import DETECTOR_QUANT_NODES  # noqa: E402
 
 
 def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:

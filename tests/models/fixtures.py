@@ -36,5 +36,5 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bm.quantize_onnx(out / "colour_segmenter.onnx", out / "colour_segmenter.int8.onnx",
                      bm.calibration_images(8, 128), per_channel=True)
     bm.quantize_onnx(out / "colour_detector.onnx", out / "colour_detector.int8.onnx",
-                     bm.calibration_images(8, 256), op_types=bm.DETECTOR_QUANT_OPS, exclude=bm.DETECTOR_FLOAT_NODES)
+                     bm.calibration_images(8, 256), nodes=bm.DETECTOR_QUANT_NODES)
     return out

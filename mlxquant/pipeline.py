@@ -1,0 +1,332 @@
+"""Pipelines over real runtimes: image(s) in, typed results in original-image coordinates out.
+
+``Classifier``, ``Detector`` and ``Segmenter`` open a ``.onnx`` or ``.tflite`` model with a real runtime
+(:mod:`mlxquant.runtimes`), derive the preprocessing from the model's own input spec (size, layout, dtype, scale,
+zero point — :func:`mlxquant.inspect_model`) and the decoding from its outputs, then run
+``mq.vision.preprocess`` → runtime → ``mq.decode.*`` → map back through each image's transform.
+
+What is derived, in order of precedence (later wins): the vision ``preset`` (if given) → the task's defaults
+(detection letterboxes; classification and segmentation resize) → **the model's input spec** (size from static
+extents, ``layout`` NCHW/NHWC from where the 1- or 3-channel axis is, ``dtype``, and for an integer input
+``quant=(scale, zero_point, dtype)``) → the caller's ``preprocess={...}`` overrides. Float models are fed
+[0, 1] RGB unless a preset or ``preprocess={"normalization": ...}`` says otherwise — mlxquant cannot read a float
+model's normalization from the file, so say it when it is not [0, 1].
+
+Integer outputs are dequantized with their own parameters (per-tensor through ``decode``'s ``quant=``, which also
+runs its diagnostics; per-axis through :func:`mlxquant.dequantize`). Class names come from ``decode={"labels": ...}``,
+else from the model's metadata (Ultralytics-style ``names``), else the decoder's default.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._errors import InvalidArgumentError, ShapeError
+from .models import ModelInfo, TensorSpec
+from .runtimes import Runtime, load_runtime
+
+__all__ = [
+    "Classifier",
+    "Detector",
+    "Pipeline",
+    "Segmenter",
+    "compare_outputs",
+    "input_layout",
+    "match_detections",
+]
+
+
+def input_layout(spec: TensorSpec) -> tuple[str, tuple[int, int] | None]:
+    """``(layout, (height, width))`` of an image input spec: NCHW when axis 1 holds 1 or 3 channels, else NHWC.
+
+    Raises:
+        ShapeError: the input is not a rank-4 image tensor, or its channel axis cannot be told.
+    """
+    shape = spec.shape
+    if len(shape) != 4:
+        raise ShapeError(f"model input {spec.name!r} has shape {list(shape)}, expected a rank-4 image batch "
+                         "(N, C, H, W) or (N, H, W, C)")
+    c1, c3 = shape[1], shape[3]
+    if c1 in (1, 3) and c3 not in (1, 3):
+        layout, hw = "nchw", (shape[2], shape[3])
+    elif c3 in (1, 3) and c1 not in (1, 3):
+        layout, hw = "nhwc", (shape[1], shape[2])
+    elif c1 in (1, 3) and c3 in (1, 3):  # e.g. [1, 3, 3, 3]: ambiguous; NCHW (ONNX convention) only for ONNX
+        layout, hw = "nchw", (shape[2], shape[3])
+    else:
+        raise ShapeError(f"model input {spec.name!r} has shape {list(shape)}: no axis of 1 or 3 channels at position "
+                         "1 (NCHW) or 3 (NHWC); pass preprocess={'layout': ..., 'size': ...}")
+    size = (int(hw[0]), int(hw[1])) if all(isinstance(d, int) and d > 0 for d in hw) else None
+    return layout, size
+
+
+#: Resize strategy per task when no preset says otherwise.
+TASK_STRATEGY = {"classify": "stretch", "detect": "letterbox", "segment": "stretch"}
+
+
+def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str | None = None,
+                      overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``mq.vision.preprocess`` keyword arguments for a model input (see the module docstring for the order).
+
+    Args:
+        spec: the model's image input (``inspect_model(path).inputs[0]``).
+        task: ``"classify"``, ``"detect"`` (letterbox) or ``"segment"``.
+        preset: a vision preset name; when given, its normalization and strategy are kept (not set here).
+        overrides: the caller's options, applied last.
+
+    Returns:
+        A dict with ``size``, ``layout``, ``dtype`` (and ``strategy``/``normalization`` without a preset, ``quant``
+        for integer inputs), plus the overrides.
+
+    Raises:
+        InvalidArgumentError: dynamic height/width without a ``size`` override; per-axis input quantization.
+        ShapeError: the input is not a rank-4 image batch (and no layout/size override).
+
+    Example:
+        >>> from mlxquant.models import TensorSpec
+        >>> import numpy as np
+        >>> spec = TensorSpec("x", (1, 224, 224, 3), "uint8", np.float32(1 / 255), np.int64(0), qdtype="uint8",
+        ...                   io="integer")
+        >>> opts = derive_preprocess(spec, task="classify")
+        >>> opts["size"], opts["layout"], opts["dtype"], opts["quant"][1:]
+        ((224, 224), 'nhwc', 'uint8', (0, 'uint8'))
+    """
+    overrides = dict(overrides or {})
+    from ._checks import check_choice
+
+    check_choice("task", task, tuple(TASK_STRATEGY))
+    opts: dict[str, Any] = {}
+    if preset is None:
+        opts["strategy"] = TASK_STRATEGY[task]
+        opts["normalization"] = "scale"  # [0, 1]; float models with other statistics need a preset or override
+    if "layout" not in overrides or "size" not in overrides:
+        layout, size = input_layout(spec)
+        opts["layout"] = layout
+        if size is not None:
+            opts["size"] = size
+    opts["dtype"] = spec.dtype
+    if spec.io == "integer":
+        if spec.per_axis:
+            raise InvalidArgumentError(f"model input {spec.name!r} is quantized per axis; pass "
+                                       "preprocess={'quant': ...} explicitly")
+        scale, zp = spec.qparams  # type: ignore[misc]
+        opts["quant"] = (scale, zp, spec.dtype)
+    opts.update(overrides)
+    if opts.get("size") is None:
+        raise InvalidArgumentError(f"model input {spec.name!r} has dynamic height/width {list(spec.shape)}; "
+                                   "pass preprocess={'size': (height, width)}")
+    return opts
+
+
+def _one_or_many(images: Any) -> tuple[list[Any], bool]:
+    """(list of images, whether a single image was given)."""
+    if isinstance(images, (list, tuple)):
+        return list(images), False
+    if hasattr(images, "ndim") and hasattr(images, "shape") and images.ndim == 4:
+        return [images[i] for i in range(images.shape[0])], False
+    return [images], True
+
+
+class Pipeline:
+    """Shared machinery of :class:`Classifier`, :class:`Detector` and :class:`Segmenter`.
+
+    Attributes:
+        runtime: the :class:`~mlxquant.runtimes.Runtime` running the model.
+        info: the model's :class:`~mlxquant.models.ModelInfo`.
+        preprocess_options: the keyword arguments given to ``mq.vision.preprocess`` (derived + overrides).
+        decode_options: the keyword arguments given to the decoder (derived + overrides).
+        timings: seconds spent in ``preprocess``, ``inference`` and ``decode`` by the last call.
+    """
+
+    task = "classify"
+    _task_decode: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model: str | os.PathLike[str], *, runtime: str = "auto", preset: str | None = None,
+                 preprocess: Mapping[str, Any] | None = None, decode: Mapping[str, Any] | None = None,
+                 threads: int | None = None) -> None:
+        for name, d in (("preprocess", preprocess), ("decode", decode)):
+            if d is not None and not isinstance(d, Mapping):
+                raise InvalidArgumentError(f"{name} must be a dict of keyword overrides, got {type(d).__name__}")
+        self.runtime: Runtime = load_runtime(model, runtime, threads=threads)
+        self.info: ModelInfo = self.runtime.info
+        if len(self.info.inputs) != 1:
+            raise InvalidArgumentError(f"{type(self).__name__} needs a model with one image input; "
+                                       f"{self.info.path} has {len(self.info.inputs)}")
+        self.input = self.info.inputs[0]
+        self.preset = preset
+        self.preprocess_options = self._derive_preprocess(dict(preprocess or {}))
+        self.decode_options = self._derive_decode(dict(decode or {}))
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------------------------ derivation
+    def _derive_preprocess(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        return derive_preprocess(self.input, task=self.task, preset=self.preset, overrides=overrides)
+
+    def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        opts: dict[str, Any] = dict(self._task_decode)
+        if "labels" not in overrides and self.info.labels is not None:
+            opts["labels"] = self.info.labels
+        opts.update(overrides)
+        return opts
+
+    # ------------------------------------------------------------------------------------------------ stages
+    def preprocess(self, images: Any) -> Any:
+        """``mq.vision.preprocess`` with the derived options: a ``Batch`` (``.tensor``, ``.transforms``)."""
+        from . import vision
+
+        kw = dict(self.preprocess_options)
+        if self.preset is not None:
+            kw["preset"] = self.preset
+        return vision.preprocess(images, **kw)
+
+    def infer(self, tensor: Any) -> list[np.ndarray]:
+        """Run the model on a preprocessed batch tensor; returns its outputs (NumPy)."""
+        return self.runtime.run(tensor)
+
+    def _float_output(self, spec: TensorSpec, y: np.ndarray) -> tuple[Any, Any]:
+        """(array for the decoder, quant= argument): per-axis integer outputs are dequantized here."""
+        if spec.io != "integer" or spec.scale is None:
+            return y, None
+        if spec.per_axis:
+            from .quant.primitives import dequantize
+
+            return dequantize(y, spec.scale, spec.zero_point, axis=spec.axis), None
+        return y, spec.qparams
+
+    def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def __call__(self, images: Any) -> Any:
+        """Run the whole pipeline on one image (path, PIL image, HWC array) or many (a list, or an NHWC batch).
+
+        Returns:
+            One result for one image, a list for many (results of ``mq.decode``, in original-image coordinates).
+        """
+        items, single = _one_or_many(images)
+        if not items:
+            return []
+        t0 = time.perf_counter()
+        batch = self.preprocess(items)
+        t1 = time.perf_counter()
+        outputs = self.infer(batch.tensor)
+        t2 = time.perf_counter()
+        results = self.decode(outputs, list(batch.transforms))
+        t3 = time.perf_counter()
+        self.timings = {"preprocess": t1 - t0, "inference": t2 - t1, "decode": t3 - t2}
+        return results[0] if single else results
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.info.path!r}, runtime={self.runtime.name!r})"
+
+
+class Classifier(Pipeline):
+    """Image classification: results are ``mq.decode`` ``Classification`` objects (top-k, labels).
+
+    Example:
+        >>> clf = mq.pipeline.Classifier("model.onnx", decode={"topk": 3})  # doctest: +SKIP
+        >>> clf("cat.jpg").top()  # doctest: +SKIP
+        (281, 'tabby', 0.62)
+    """
+
+    task = "classify"
+    _task_decode: ClassVar[dict[str, Any]] = {"topk": 5}
+
+    def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
+        from . import decode as dec
+
+        y, quant = self._float_output(self.info.outputs[0], outputs[0])
+        return list(dec.classify(y, quant=quant, **self.decode_options))
+
+
+class Detector(Pipeline):
+    """Object detection (YOLO-style outputs): ``Detections`` with boxes mapped back to each original image.
+
+    The input is letterboxed (the model's size, grey padding) and every image's boxes are mapped back through its
+    own transform (``Detections.map_to_original``), so boxes are in original-image pixels.
+    """
+
+    task = "detect"
+    _task_decode: ClassVar[dict[str, Any]] = {}
+
+    def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
+        from . import decode as dec
+
+        y, quant = self._float_output(self.info.outputs[0], outputs[0])
+        dets = dec.yolo(y, quant=quant, **self.decode_options)
+        if len(dets) != len(transforms):
+            raise ShapeError(f"decoder returned {len(dets)} results for {len(transforms)} images")
+        return [d.map_to_original(t) for d, t in zip(dets, transforms, strict=True)]
+
+
+class Segmenter(Pipeline):
+    """Semantic segmentation: ``Segmentation`` (class mask, confidence) resized to each original image."""
+
+    task = "segment"
+    _task_decode: ClassVar[dict[str, Any]] = {}
+
+    def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
+        from . import decode as dec
+
+        y, quant = self._float_output(self.info.outputs[0], outputs[0])
+        opts = dict(self.decode_options)
+        out_spec = self.info.outputs[0]
+        if "layout" not in opts and len(out_spec.shape) == 4:
+            opts["layout"] = "nchw" if input_layout(self.input)[0] == "nchw" else "nhwc"
+        if quant is not None:
+            opts["quant"] = quant
+        res = []
+        for i, t in enumerate(transforms):
+            seg = dec.segmentation(y[i:i + 1], **opts)
+            if isinstance(seg, (list, tuple)):
+                seg = seg[0]
+            res.append(seg.resize_to_original(t))
+        return res
+
+
+# -------------------------------------------------------------------------------------------- comparisons
+def compare_outputs(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> dict[str, float]:
+    """SQNR (dB) and max |difference| of two runs' raw outputs (first output), e.g. float vs quantized model."""
+    from .metrics import sqnr
+
+    r, t = np.asarray(reference[0], np.float32), np.asarray(test[0], np.float32)
+    if r.shape != t.shape:
+        raise ShapeError(f"outputs differ in shape: {r.shape} vs {t.shape}")
+    return {"sqnr_db": float(sqnr(r, t)), "max_abs_diff": float(np.max(np.abs(r - t))) if r.size else 0.0}
+
+
+def match_detections(reference: Any, test: Any, iou_threshold: float = 0.5) -> dict[str, float]:
+    """Greedy one-to-one matching of two ``Detections`` of the same image (same class, best IoU first).
+
+    Returns:
+        ``{"matched": k, "reference": n_ref, "test": n_test, "mean_iou": mean IoU of the matches (nan if none),
+        "recall": k / n_ref (1.0 when both are empty)}``.
+    """
+    from ._backend import to_numpy
+
+    rb, tb = to_numpy(reference.boxes).reshape(-1, 4), to_numpy(test.boxes).reshape(-1, 4)
+    rc, tc = to_numpy(reference.class_ids).reshape(-1), to_numpy(test.class_ids).reshape(-1)
+    ious = []
+    used = np.zeros(len(tb), bool)
+    for i in range(len(rb)):
+        x1 = np.maximum(rb[i, 0], tb[:, 0])
+        y1 = np.maximum(rb[i, 1], tb[:, 1])
+        x2 = np.minimum(rb[i, 2], tb[:, 2])
+        y2 = np.minimum(rb[i, 3], tb[:, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        area_r = (rb[i, 2] - rb[i, 0]) * (rb[i, 3] - rb[i, 1])
+        area_t = (tb[:, 2] - tb[:, 0]) * (tb[:, 3] - tb[:, 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(used | (tc != rc[i]), -1.0, inter / (area_r + area_t - inter))
+        if len(iou) and np.nanmax(iou) >= iou_threshold:
+            j = int(np.nanargmax(iou))
+            used[j] = True
+            ious.append(float(iou[j]))
+    n_ref, n_test = len(rb), len(tb)
+    return {"matched": len(ious), "reference": n_ref, "test": n_test,
+            "mean_iou": float(np.mean(ious)) if ious else float("nan"),
+            "recall": len(ious) / n_ref if n_ref else 1.0}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from .._errors import InvalidDtypeError
 
-__all__ = ["QType", "QTYPES", "qtype"]
+__all__ = ["QTYPES", "QType", "qtype"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,4 @@ def qtype(dtype: str | QType) -> QType:
     try:
         return QTYPES[dtype]
     except (KeyError, TypeError):
-        raise InvalidDtypeError(
-            f"unknown quantized dtype {dtype!r}; valid dtypes are: {', '.join(QTYPES)}"
-        ) from None
+        raise InvalidDtypeError(f"unknown quantized dtype {dtype!r}; valid dtypes are: {', '.join(QTYPES)}") from None

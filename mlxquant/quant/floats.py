@@ -17,8 +17,9 @@ Output types:
 Overflow: :func:`to_float16` and :func:`to_bfloat16` follow IEEE (finite values that round past the largest finite
 value become ±inf, as ml_dtypes, NumPy, torch and onnxruntime do); ``saturate=True`` clips them to ±max instead.
 float8 E4M3FN has no infinity: overflow and ±inf become NaN (ml_dtypes' behaviour), or ±448 with ``saturate=True``;
-E5M2 overflow becomes ±inf, or ±57344 with ``saturate=True`` (±inf inputs stay ±inf, as in ONNX ``Cast``
-saturate=1). ``return_report=True`` also returns a :class:`FloatReport` (counts of values that overflowed to inf /
+E5M2 overflow becomes ±inf, or ±57344 with ``saturate=True``. With ``saturate=True`` ±inf inputs also become ±max
+(the ONNX reference ``Cast`` with saturate=1 does so for both float8 formats; we apply it to every format).
+``return_report=True`` also returns a :class:`FloatReport` (counts of values that overflowed to inf /
 NaN or were clipped, underflowed to zero, largest finite magnitude); float16 overflow emits a ``RuntimeWarning``
 suggesting bfloat16.
 """
@@ -209,11 +210,14 @@ def _encode(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> tuple[Any, 
         over = res > c(fmt.max_bits)
         res = b.where(over, c(fmt.max_bits if saturate else (1 << (fmt.ebits + fmt.mbits)) - 1), res)
     over = b.logical_and(over, b.logical_not(is_special))
-    # inf input: IEEE formats keep ±inf (also when saturating, as ONNX Cast); E4M3FN: NaN, or ±max when saturating.
-    if fmt.has_inf:
+    # inf input: ±max when saturating (the ONNX reference Cast with saturate=1 does this for E4M3FN and E5M2);
+    # otherwise IEEE formats keep ±inf and E4M3FN gives NaN (ml_dtypes).
+    if saturate:
+        inf_out = fmt.max_bits
+    elif fmt.has_inf:
         inf_out = fmt.inf_bits
     else:
-        inf_out = fmt.max_bits if saturate else (1 << (fmt.ebits + fmt.mbits)) - 1
+        inf_out = (1 << (fmt.ebits + fmt.mbits)) - 1
     res = b.where(is_inf, c(inf_out), res)
     res = b.where(is_nan, _nan_bits(b, mant, fmt, ms, u), res)
     res = b.bitwise_or(res, b.left_shift(sign, c(fmt.nbits - 1)))
@@ -261,9 +265,7 @@ def _decode(b: Backend, bits: Any, fmt: FloatFormat) -> Any:
     e = b.right_shift(mag, c(fmt.mbits))
     mant = b.bitwise_and(mag, c((1 << fmt.mbits) - 1))
     # normal: rebias the exponent into float32 and left-align the mantissa
-    normal = b.bitwise_or(
-        b.left_shift(e + c(127 - fmt.bias), c(23)), b.left_shift(mant, c(23 - fmt.mbits))
-    )
+    normal = b.bitwise_or(b.left_shift(e + c(127 - fmt.bias), c(23)), b.left_shift(mant, c(23 - fmt.mbits)))
     out = b.view(normal, "float32")
     # subnormal (and zero): mant · 2^(1 - bias - mbits), an exact float32 product
     sub = b.astype(mant, "float32") * b.const(2.0 ** (1 - fmt.bias - fmt.mbits), "float32")
@@ -370,7 +372,7 @@ def to_float16(
 
     Args:
         x: float16/bfloat16/float32/float64 array (NumPy or MLX). float64 is rounded once, directly.
-        saturate: clip finite values beyond ±65504 to ±65504 instead of producing ±inf (±inf inputs stay ±inf).
+        saturate: clip values beyond ±65504 (±inf included) to ±65504 instead of producing ±inf.
         as_bits: return the uint16 bit patterns instead of float16 values.
         return_report: also return a :class:`FloatReport`.
         warn: emit a ``RuntimeWarning`` (suggesting bfloat16) when finite values overflow. On MLX this check forces
@@ -452,8 +454,8 @@ def to_float8(
         fmt: ``"e4m3fn"`` (max 448, no inf) or ``"e5m2"`` (max 57344, IEEE-like); ``"float8_e4m3fn"`` and
             ``"float8_e5m2"`` are accepted too.
         saturate: clip overflow to ±max. Without it (ml_dtypes' behaviour) E4M3FN overflow and ±inf become NaN
-            (0x7F / 0xFF) and E5M2 overflow becomes ±inf. With it, E4M3FN maps ±inf to ±448 and E5M2 keeps ±inf
-            (ONNX ``Cast`` saturate=1).
+            (0x7F / 0xFF) and E5M2 overflow becomes ±inf. With it, overflow and ±inf become ±max (ONNX ``Cast``
+            saturate=1, checked against onnx's reference evaluator).
         return_report: also return a :class:`FloatReport`.
         backend: force ``"numpy"`` or ``"mlx"``; default follows ``x``.
 

@@ -312,8 +312,15 @@ class MinMaxObserver(_Observer):
         """
         self._require_minmax()
         return _qparams_from_minmax(
-            self.min_val, self.max_val, self.backend or "numpy", None if self.axis is None else self.axis,
-            dtype, symmetric, narrow_range, reduce_range, profile,
+            self.min_val,
+            self.max_val,
+            self.backend or "numpy",
+            None if self.axis is None else self.axis,
+            dtype,
+            symmetric,
+            narrow_range,
+            reduce_range,
+            profile,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -467,8 +474,9 @@ class FixedHistogram:
             p = x2 * scale
             # |p| < 1: floor is 0 or -1 by the sign of x (p may underflow to ±0 for tiny x; the sign of x decides)
             small = b.abs(p) < b.const(1, "float32")
-            fl = b.where(small, b.where(x2 < b.const(0, "float32"), b.const(-1, "float32"), b.const(0, "float32")),
-                         b.floor(p))
+            fl = b.where(
+                small, b.where(x2 < b.const(0, "float32"), b.const(-1, "float32"), b.const(0, "float32")), b.floor(p)
+            )
             fl = fl + b.const(n // 2, "float32")
         else:
             fl = b.floor(ax * scale)
@@ -558,7 +566,11 @@ def amax_percentile(counts: np.ndarray, edges: np.ndarray, percentile: float = 9
 
 
 def amax_entropy(
-    counts: np.ndarray, edges: np.ndarray, num_bits: int = 8, unsigned: bool = False, stride: int = 1,
+    counts: np.ndarray,
+    edges: np.ndarray,
+    num_bits: int = 8,
+    unsigned: bool = False,
+    stride: int = 1,
     start_bin: int = 128,
 ) -> float:
     """``_compute_amax_entropy`` (TensorRT's KL calibration): the amax whose 2^(bits-1+unsigned)-level
@@ -620,7 +632,11 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def amax_mse(
-    counts: np.ndarray, edges: np.ndarray, num_bits: int = 8, unsigned: bool = False, stride: int = 1,
+    counts: np.ndarray,
+    edges: np.ndarray,
+    num_bits: int = 8,
+    unsigned: bool = False,
+    stride: int = 1,
     start_bin: int = 128,
 ) -> float:
     """``_compute_amax_mse``: the bin centre (from ``start_bin``) whose fake-quantization of all bin centres has the
@@ -648,7 +664,7 @@ def amax_mse(
     best, best_i = math.inf, None
     for i in range(start_bin, len(centers), stride):
         amax = centers[i]
-        if amax <= _F32(2.0 ** -24):  # pytorch-quantization: amax ≤ 2^-24 quantizes everything to 0
+        if amax <= _F32(2.0**-24):  # pytorch-quantization: amax ≤ 2^-24 quantizes everything to 0
             qc = np.zeros_like(centers)
         else:
             scale = qmax / amax
@@ -819,8 +835,9 @@ class EntropyObserver(_AmaxObserver):
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> EntropyObserver:
-        obs = cls(axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"],
-                  stride=state["stride"])
+        obs = cls(
+            axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"], stride=state["stride"]
+        )
         obs._load_base(state)
         obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
         obs._load_extra(state)
@@ -859,8 +876,9 @@ class MSEObserver(_AmaxObserver):
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> MSEObserver:
-        obs = cls(axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"],
-                  stride=state["stride"])
+        obs = cls(
+            axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"], stride=state["stride"]
+        )
         obs._load_base(state)
         obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
         obs._load_extra(state)
@@ -1085,8 +1103,15 @@ class HistogramObserver(_Observer):
         bits = 8 if qtype(dtype).bits <= 8 else qtype(dtype).bits  # torch: 2 ** iinfo(dtype).bits of qint8/quint8
         lo, hi = self.search_range(bits)
         return _qparams_from_minmax(
-            np.asarray([lo], _F32), np.asarray([hi], _F32), self.backend or "numpy", None,
-            dtype, symmetric, narrow_range, reduce_range, profile,
+            np.asarray([lo], _F32),
+            np.asarray([hi], _F32),
+            self.backend or "numpy",
+            None,
+            dtype,
+            symmetric,
+            narrow_range,
+            reduce_range,
+            profile,
         )
 
     def merge(self, other: HistogramObserver) -> HistogramObserver:

@@ -54,15 +54,34 @@ class PackLayout:
 
 
 #: The packing layouts, by name.
-PACK_LAYOUTS: Mapping[str, PackLayout] = MappingProxyType({
-    "mlx": PackLayout("mlx", "uint32", 32, (2, 3, 4, 5, 6, 8), "last",
-                      "LSB-first bitstream per row in little-endian uint32 words (mx.quantize)"),
-    "onnx": PackLayout("onnx", "uint8", 8, (2, 4, 8), "flat",
-                       "row-major, LSB first in bytes, element 0 in the low bits, last byte zero-padded "
-                       "(ONNX int4/int2)"),
-    "gguf_q4": PackLayout("gguf_q4", "uint8", 8, (4,), "last",
-                          "blocks of 32: byte[j] = q[j] | q[j+16] << 4 (GGUF Q4_0/Q4_1 nibble order)"),
-})
+PACK_LAYOUTS: Mapping[str, PackLayout] = MappingProxyType(
+    {
+        "mlx": PackLayout(
+            "mlx",
+            "uint32",
+            32,
+            (2, 3, 4, 5, 6, 8),
+            "last",
+            "LSB-first bitstream per row in little-endian uint32 words (mx.quantize)",
+        ),
+        "onnx": PackLayout(
+            "onnx",
+            "uint8",
+            8,
+            (2, 4, 8),
+            "flat",
+            "row-major, LSB first in bytes, element 0 in the low bits, last byte zero-padded (ONNX int4/int2)",
+        ),
+        "gguf_q4": PackLayout(
+            "gguf_q4",
+            "uint8",
+            8,
+            (4,),
+            "last",
+            "blocks of 32: byte[j] = q[j] | q[j+16] << 4 (GGUF Q4_0/Q4_1 nibble order)",
+        ),
+    }
+)
 
 _GGUF_BLOCK = 32  # QK4_0 = QK4_1 = 32 codes per GGUF block
 
@@ -182,9 +201,7 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
         qmin, qmax = int(b.min(q).item()), int(b.max(q).item())
         if qmin < lo or qmax > hi:
             kind = "signed" if signed else "unsigned"
-            raise QuantizationError(
-                f"values in [{qmin}, {qmax}] do not fit {bits}-bit {kind} codes [{lo}, {hi}]"
-            )
+            raise QuantizationError(f"values in [{qmin}, {qmax}] do not fit {bits}-bit {kind} codes [{lo}, {hi}]")
     wdt = lay.word_dtype
     # two's complement → unsigned bit pattern: the integer cast wraps modulo 2^32 (defined for int → uint), the
     # mask keeps the low `bits` bits
@@ -209,8 +226,15 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
     return out[..., : packed_length(n, bits, layout=layout)]
 
 
-def unpack(packed: Any, bits: int, *, count: int | None = None, signed: bool = False, layout: str = "mlx",
-           backend: str | None = None) -> Any:
+def unpack(
+    packed: Any,
+    bits: int,
+    *,
+    count: int | None = None,
+    signed: bool = False,
+    layout: str = "mlx",
+    backend: str | None = None,
+) -> Any:
     """Unpack words into integer codes (the inverse of :func:`pack`).
 
     Args:

@@ -12,8 +12,10 @@ Parameters travel as a :class:`QParams` (what ``choose_qparams`` returns): pass 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -45,6 +47,20 @@ _DBL_EPSILON = float(np.finfo(np.float64).eps)
 #: Reciprocal formulas need f32(1/s) to be a normal float32: s in [2^-127, 2^126] (then 1/s in [2^-126, 2^127]).
 _RECIP_SCALE_MIN = 2.0**-127
 _RECIP_SCALE_MAX = 2.0**126
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _quiet(fn: _F) -> _F:
+    """Run ``fn`` with NumPy float warnings off: inf/NaN inputs are handled by explicit rules, not warnings."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -402,6 +418,7 @@ def _saturate(b: Backend, r: Any, p: _Params, zp_included: bool) -> Any:
 # ---------------------------------------------------------------------------------------------------------------
 # quantize
 # ---------------------------------------------------------------------------------------------------------------
+@_quiet
 def quantize(
     x: Any,
     scale: Any,
@@ -479,6 +496,7 @@ def _quantize_generic(b: Backend, x: Any, p: _Params, formula: str, mode: str) -
 # ---------------------------------------------------------------------------------------------------------------
 # dequantize
 # ---------------------------------------------------------------------------------------------------------------
+@_quiet
 def dequantize(
     q: Any,
     scale: Any,
@@ -570,6 +588,7 @@ def _dequantize_generic(b: Backend, q: Any, p: _Params) -> Any:
 # ---------------------------------------------------------------------------------------------------------------
 # fake_quantize
 # ---------------------------------------------------------------------------------------------------------------
+@_quiet
 def fake_quantize(
     x: Any,
     scale: Any,
@@ -652,6 +671,7 @@ def fake_quantize(
     return y if in_dtype == "float32" else b.astype(y, in_dtype)
 
 
+@_quiet
 def fake_quantize_mask(
     x: Any,
     scale: Any,
@@ -703,6 +723,7 @@ def _nonfinite_report(x_host: np.ndarray, what: str) -> None:
         raise NonFiniteError(f"{what} holds non-finite values: {'; '.join(parts)} out of {x_host.size} elements")
 
 
+@_quiet
 def qparams_from_minmax(
     min_val: Any,
     max_val: Any,
@@ -826,8 +847,9 @@ def _qparams_rule(
     if not symmetric:
         zp = _affine_zero_point(b, mn_neg, s, lo, hi, flo, fhi, prof)
     one = b.const(1.0)
-    if prof.degenerate == "one_zero":
-        deg = s < b.const(_FLT_MIN)
+    if prof.degenerate == "onnx":
+        # DynamicQuantizeLinear: scale = (max == min) ? 1.0 : ...; the quantization tool: scale < FLT_MIN -> 1.0
+        deg = (s < b.const(_FLT_MIN)) if symmetric else (span == zero)
         s = b.where(deg, one, s)
         zp = b.where(deg, b.zeros(shape, "int32"), zp)
     elif prof.degenerate == "one_qmin":
@@ -862,6 +884,7 @@ def _affine_zero_point(b: Backend, mn_neg: Any, s: Any, lo: int, hi: int, flo: A
     return b.astype(zi, "int32")
 
 
+@_quiet
 def choose_qparams(
     x: Any,
     dtype: str = "int8",

@@ -93,8 +93,9 @@ class Profile:
         unsigned_symmetric_zero_point: ``"mid_even"`` (``rne((qmin + qmax)/2)``: 128 for uint8; ONNX tool, TFLite)
             or ``"torch"`` (128 for uint8, ``(qmin + qmax) // 2`` for the other unsigned dtypes, torch's customized
             ranges).
-        degenerate: qparams when ``scale`` would be unusable (all-zero range): ``"one_zero"`` (scale 1.0, zp 0;
-            onnxruntime: scale < FLT_MIN), ``"eps"`` (scale floored at float32 eps = 1.1920929e-07; torch),
+        degenerate: qparams when ``scale`` would be unusable (all-zero range): ``"onnx"`` (scale 1.0, zp 0 when
+            max⁺ == min⁻ for asymmetric, as DynamicQuantizeLinear; when the scale is below FLT_MIN for symmetric, as
+            the quantization tool), ``"eps"`` (scale floored at float32 eps = 1.1920929e-07; torch),
             ``"one_qmin"`` (scale 1.0, asymmetric zp qmin, symmetric zp as usual, when max - min < DBL_EPSILON;
             the TFLite MLIR converter).
         reduce_range: ``"onnx"`` (the onnxruntime quantization tool's table), ``"half"`` (``(qmin // 2,
@@ -134,7 +135,7 @@ _ONNX = Profile(
     zero_point_rule="clip_then_round",  # DynamicQuantizeLinear: rne(clip(qmin - min/s, qmin, qmax))
     symmetric_narrow=("int8", "int16", "int32"),  # quant_utils ONNX_INT_TYPE_SYMMETRIC_RANGE (int8, int16) + int32
     unsigned_symmetric_zero_point="mid_even",  # quant_utils.compute_scale_zp: round((qmin + qmax) / 2)
-    degenerate="one_zero",  # compute_scale_zp: scale < finfo.tiny -> (1.0, 0); DynamicQuantizeLinear: 1.0
+    degenerate="onnx",  # asymmetric: DynamicQuantizeLinear max == min -> (1.0, 0); symmetric: tool scale < FLT_MIN
     reduce_range="onnx",  # quant_utils ONNX_INT_TYPE_REDUCED_RANGE: uint8 [0,127], int8 [-64,64], ...
 )
 

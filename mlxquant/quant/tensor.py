@@ -51,8 +51,9 @@ class QuantizedTensor:
 
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
-    def quantize(cls, w: Any, group_size: int | None = 64, bits: int | None = 4, mode: str = "affine",
-                 **kwargs: Any) -> QuantizedTensor:
+    def quantize(
+        cls, w: Any, group_size: int | None = 64, bits: int | None = 4, mode: str = "affine", **kwargs: Any
+    ) -> QuantizedTensor:
         """Quantize float weights into a QuantizedTensor: MLX modes via :func:`mlxquant.mlx_quantize`, GGUF types
         (``mode="Q4_0"``, ...) via :func:`mlxquant.gguf_quantize`.
 
@@ -97,8 +98,16 @@ class QuantizedTensor:
         else:
             from .formats.mlx import mlx_dequantize
 
-            w = mlx_dequantize(self.data, self.scales, self.biases, self.group_size, self.bits, self.mode,
-                               dtype=dtype, width=self.shape[-1])
+            w = mlx_dequantize(
+                self.data,
+                self.scales,
+                self.biases,
+                self.group_size,
+                self.bits,
+                self.mode,
+                dtype=dtype,
+                width=self.shape[-1],
+            )
         if dtype is not None:
             b = get_backend(w)
             if b.dtype_name(w) != dtype:
@@ -118,8 +127,9 @@ class QuantizedTensor:
 
     def describe(self) -> str:
         """One line: mode, bits, group, axis, original shape and dtype."""
-        return (f"{self.mode} {self.bits}-bit, group {self.group_size}, axis {self.axis}, "
-                f"shape {self.shape} {self.dtype}")
+        return (
+            f"{self.mode} {self.bits}-bit, group {self.group_size}, axis {self.axis}, shape {self.shape} {self.dtype}"
+        )
 
     def __repr__(self) -> str:
         return f"QuantizedTensor({self.describe()}, {self.nbytes} bytes)"

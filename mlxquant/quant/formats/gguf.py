@@ -213,9 +213,12 @@ def gguf_dequantize(blocks: Any, qtype: str, shape: Any = None, *, backend: str 
         rest = blk[:, 2:]
     if qtype in ("Q5_0", "Q5_1"):
         qh = b.astype(rest[:, 0:4], "uint32")
-        qh32 = b.bitwise_or(b.bitwise_or(qh[:, 0:1], b.left_shift(qh[:, 1:2], b.const(8, "uint32"))),
-                            b.bitwise_or(b.left_shift(qh[:, 2:3], b.const(16, "uint32")),
-                                         b.left_shift(qh[:, 3:4], b.const(24, "uint32"))))
+        qh32 = b.bitwise_or(
+            b.bitwise_or(qh[:, 0:1], b.left_shift(qh[:, 1:2], b.const(8, "uint32"))),
+            b.bitwise_or(
+                b.left_shift(qh[:, 2:3], b.const(16, "uint32")), b.left_shift(qh[:, 3:4], b.const(24, "uint32"))
+            ),
+        )
         hbit = b.bitwise_and(b.right_shift(qh32, b.arange(_QK, dtype="uint32")), b.const(1, "uint32"))
         low = unpack(rest[:, 4:], 4, count=_QK, layout="gguf_q4")
         q = b.astype(b.bitwise_or(b.astype(low, "uint32"), b.left_shift(hbit, b.const(4, "uint32"))), "int32")

@@ -153,7 +153,7 @@ def _affine_quantize(b: Backend, w: Any, g: int, bits: int, rounding: str) -> tu
     scale = b.where(nz, edge / b.where(nz, q0, b.const(1.0, f32)), scale)
     bias = b.where(nz, edge, zero)
     t = (x - bias) / scale
-    q = b.round_half_away(t) if rounding == "half_even" else b.round(t)
+    q = b.round(t) if rounding == "half_even" else b.round_half_away(t)
     q = b.clip(q, zero, n_bins)
     codes = b.reshape(b.float_to_int(q, 0, (1 << bits) - 1, "uint8"), (*lead, w.shape[-1]))
     wq = pack(codes, bits, layout="mlx", signed=False)

@@ -155,7 +155,7 @@ def _source(b: Backend, x: Any) -> tuple[Any, str]:
         # widen by the bit pattern (bf16 is the top half of float32): exact, and keeps the sign of NaNs, which
         # MLX's bf16 → f32 cast drops
         w = b.left_shift(b.astype(b.view(x, "uint16"), "uint32"), b.const(16, "uint32"))
-        return b.view(w, "float32"), "float32"
+        return b.reshape(b.view(w, "float32"), tuple(x.shape)), "float32"
     if name == "float16":
         return b.astype(x, "float32"), "float32"  # exact widening
     raise InputTypeError(f"float conversion needs float16/bfloat16/float32/float64 input, got dtype {name}")
@@ -180,7 +180,7 @@ def _encode(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> tuple[Any, 
         x, src = b.astype(x, "float32"), "float32"
     u, width, es, ms, bias_s = _SRC[src]
     mt = fmt.mbits
-    bits = b.view(x, u)
+    bits = b.reshape(b.view(x, u), tuple(x.shape))  # NumPy's view makes 0-d arrays 1-d
     c = lambda v: b.const(v, u)  # noqa: E731 - constants in the bit-pattern dtype
     ci = lambda v: b.const(v, "int32")  # noqa: E731
     sign = b.right_shift(bits, c(width - 1))
@@ -242,8 +242,8 @@ def _native_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> A
     if saturate or b.dtype_name(x) != "float32":
         return None
     if fmt.name == "float16" or (fmt.name == "bfloat16" and b.name == "mlx"):
-        y = b.view(b.astype(x, fmt.name), "uint16")
-        bits = b.view(x, "uint32")
+        y = b.reshape(b.view(b.astype(x, fmt.name), "uint16"), tuple(x.shape))
+        bits = b.reshape(b.view(x, "uint32"), tuple(x.shape))
         nan_fix = b.astype(
             b.bitwise_or(
                 _nan_bits(b, b.bitwise_and(bits, b.const(0x7FFFFF, "uint32")), fmt, 23, "uint32"),
@@ -260,27 +260,30 @@ def _decode(b: Backend, bits: Any, fmt: FloatFormat) -> Any:
     u = "uint32"
     c = lambda v: b.const(v, u)  # noqa: E731
     v = b.astype(bits, u)
+    shape = tuple(bits.shape)
     sign = b.right_shift(v, c(fmt.nbits - 1))
     mag = b.bitwise_and(v, c((1 << (fmt.nbits - 1)) - 1))
     e = b.right_shift(mag, c(fmt.mbits))
     mant = b.bitwise_and(mag, c((1 << fmt.mbits) - 1))
     # normal: rebias the exponent into float32 and left-align the mantissa
     normal = b.bitwise_or(b.left_shift(e + c(127 - fmt.bias), c(23)), b.left_shift(mant, c(23 - fmt.mbits)))
-    out = b.view(normal, "float32")
+    out = b.reshape(b.view(normal, "float32"), shape)
     # subnormal (and zero): mant · 2^(1 - bias - mbits), an exact float32 product
     sub = b.astype(mant, "float32") * b.const(2.0 ** (1 - fmt.bias - fmt.mbits), "float32")
     out = b.where(e == c(0), sub, out)
     emax = (1 << fmt.ebits) - 1
     if fmt.has_inf:
-        inf_f = b.view(c(0x7F800000), "float32")
+        inf_f = b.reshape(b.view(c(0x7F800000), "float32"), ())
         if fmt.nbits == 16:  # NumPy / ml_dtypes widen float16 and bfloat16 NaNs keeping the payload bits
-            nan_f = b.view(b.bitwise_or(c(0x7F800000), b.left_shift(mant, c(23 - fmt.mbits))), "float32")
+            nan_f = b.reshape(b.view(b.bitwise_or(c(0x7F800000), b.left_shift(mant, c(23 - fmt.mbits))), "float32"),
+                              shape)
         else:  # ml_dtypes decodes every float8 NaN to the canonical quiet NaN
-            nan_f = b.view(c(0x7FC00000), "float32")
+            nan_f = b.reshape(b.view(c(0x7FC00000), "float32"), ())
         special = b.where(mant == c(0), inf_f, nan_f)
         out = b.where(e == c(emax), special, out)
     else:
-        out = b.where(mag == c((1 << (fmt.ebits + fmt.mbits)) - 1), b.view(c(0x7FC00000), "float32"), out)
+        qnan = b.reshape(b.view(c(0x7FC00000), "float32"), ())
+        out = b.where(mag == c((1 << (fmt.ebits + fmt.mbits)) - 1), qnan, out)
     return b.where(sign == c(1), -out, out)
 
 
@@ -393,7 +396,7 @@ def to_float16(
     """
     fmt = FLOAT_FORMATS["float16"]
     b, bits, report = _convert(x, fmt, saturate, return_report, warn, backend)
-    out = bits if as_bits else b.view(bits, "float16")
+    out = bits if as_bits else b.reshape(b.view(bits, "float16"), tuple(bits.shape))
     return (out, report) if return_report else out
 
 
@@ -433,7 +436,7 @@ def to_bfloat16(
     if as_bits:
         out = bits
     elif b.name == "mlx":
-        out = b.view(bits, "bfloat16")
+        out = b.reshape(b.view(bits, "bfloat16"), tuple(bits.shape))
     else:
         out = _decode(b, bits, fmt)
     return (out, report) if return_report else out

@@ -71,6 +71,8 @@ def encode_value(x: float, fmt: str, saturate: bool = False, via_float32: bool =
     vals, codes = _table(fmt)
     vmax = vals[-1]
     if math.isinf(x):
+        if saturate:
+            return sb | codes[-1]
         if has_inf:
             return sb | (((1 << e) - 1) << m)
         return sb | (codes[-1] if saturate else nan_code)

@@ -119,14 +119,20 @@ def test_saturate_matches_onnx_reference_cast(backend, fmt, saturate):
     to = {"e4m3fn": TensorProto.FLOAT8E4M3FN, "e5m2": TensorProto.FLOAT8E5M2}[fmt]
     node = helper.make_node("Cast", ["x"], ["y"], to=to, saturate=int(saturate))
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
         [helper.make_tensor_value_info("y", to, [None])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     rng = np.random.default_rng(0)
-    x = np.concatenate([
-        np.array([1000, -1000, np.inf, -np.inf, np.nan, 464, 465, 3e38, 57344, 61439, 61440, 1e6, -0.0], np.float32),
-        (rng.standard_normal(3000) * 3e4).astype(np.float32),
-    ])
+    x = np.concatenate(
+        [
+            np.array(
+                [1000, -1000, np.inf, -np.inf, np.nan, 464, 465, 3e38, 57344, 61439, 61440, 1e6, -0.0], np.float32
+            ),
+            (rng.standard_normal(3000) * 3e4).astype(np.float32),
+        ]
+    )
     ref = np.asarray(ReferenceEvaluator(model).run(None, {"x": x})[0]).view(np.uint8)
     np.testing.assert_array_equal(_ours_bits(x, fmt, backend, saturate=saturate), ref)

@@ -68,8 +68,9 @@ def test_minmax_per_tensor_matches_torch(backend, dtype, symmetric, reduce_range
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_minmax_per_channel_matches_torch(backend, dtype, symmetric, reduce_range, axis):
     qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
-    t = tobs.PerChannelMinMaxObserver(ch_axis=axis, dtype=TORCH_DTYPES[dtype], qscheme=qscheme,
-                                      reduce_range=reduce_range)
+    t = tobs.PerChannelMinMaxObserver(
+        ch_axis=axis, dtype=TORCH_DTYPES[dtype], qscheme=qscheme, reduce_range=reduce_range
+    )
     o = mq.MinMaxObserver(axis=axis)
     for x in _stream(5, (4, 6, 5)):
         t(torch.from_numpy(x))
@@ -84,8 +85,9 @@ def test_minmax_per_channel_matches_torch(backend, dtype, symmetric, reduce_rang
 @pytest.mark.parametrize("c", [0.01, 0.5, 1.0])
 def test_moving_average_matches_torch(backend, dtype, symmetric, reduce_range, c):
     qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
-    t = tobs.MovingAverageMinMaxObserver(averaging_constant=c, dtype=TORCH_DTYPES[dtype], qscheme=qscheme,
-                                         reduce_range=reduce_range)
+    t = tobs.MovingAverageMinMaxObserver(
+        averaging_constant=c, dtype=TORCH_DTYPES[dtype], qscheme=qscheme, reduce_range=reduce_range
+    )
     o = mq.MovingAverageMinMaxObserver(averaging_constant=c)
     for x in _stream(7, (50,), n=6):
         t(torch.from_numpy(x))
@@ -101,8 +103,9 @@ def test_moving_average_matches_torch(backend, dtype, symmetric, reduce_range, c
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_moving_average_per_channel_matches_torch(backend, symmetric):
     qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
-    t = tobs.MovingAveragePerChannelMinMaxObserver(averaging_constant=0.1, ch_axis=1, qscheme=qscheme,
-                                                   dtype=torch.qint8)
+    t = tobs.MovingAveragePerChannelMinMaxObserver(
+        averaging_constant=0.1, ch_axis=1, qscheme=qscheme, dtype=torch.qint8
+    )
     o = mq.MovingAverageMinMaxObserver(averaging_constant=0.1, axis=1)
     for x in _stream(9, (3, 8, 2), n=5):
         t(torch.from_numpy(x))

@@ -233,7 +233,7 @@ def _dql_inputs(rng):
     yield np.full(4, -3.25, np.float32)
     yield np.array([0.0], np.float32)
     yield np.array([-1e-40, 1e-40], np.float32)
-    for i in range(150):
+    for _ in range(150):
         n = int(rng.integers(1, 300))
         sc = 10.0 ** rng.uniform(-6, 5)
         yield (rng.standard_normal(n) * sc + rng.uniform(-2, 2) * sc).astype(np.float32)

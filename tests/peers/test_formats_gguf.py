@@ -17,7 +17,7 @@ TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]
 
 
 def _data(rng, rows=48, width=256):
-    x = (rng.standard_normal((rows, width)) * rng.choice([1e-5, 1e-2, 1.0, 1e3, 6e4], size=(rows, 1)))
+    x = rng.standard_normal((rows, width)) * rng.choice([1e-5, 1e-2, 1.0, 1e3, 6e4], size=(rows, 1))
     x = x.astype(np.float32)
     x[0, :32] = 0.0  # all-zero block: d = 0, id = 0
     x[1, :32] = 3.0  # constant block

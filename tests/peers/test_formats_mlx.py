@@ -36,8 +36,9 @@ def _same(got, ref, msg=""):
     r, rdt = _np(ref)
     assert gdt == rdt, f"{msg}: dtype {gdt} != {rdt}"
     assert g.shape == r.shape, f"{msg}: shape {g.shape} != {r.shape}"
-    assert np.array_equal(g.view(np.uint8) if g.dtype.kind == "f" else g, r.view(np.uint8) if r.dtype.kind == "f"
-                          else r), f"{msg}: {int((g != r).sum())} values differ"
+    assert np.array_equal(
+        g.view(np.uint8) if g.dtype.kind == "f" else g, r.view(np.uint8) if r.dtype.kind == "f" else r
+    ), f"{msg}: {int((g != r).sum())} values differ"
 
 
 def _weights(rng, shape, dt):
@@ -113,8 +114,10 @@ def test_microscaling_bit_exact(mode, dt):
 
 
 def test_fp4_ties_go_to_smaller_magnitude():
-    v = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -2.5, -5.0, -0.0, 0.1, -0.1, 6.0, -6.0]
-                 + [0.0] * 16, np.float32)[None]
+    v = np.array(
+        [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -2.5, -5.0, -0.0, 0.1, -0.1, 6.0, -6.0] + [0.0] * 16,
+        np.float32,
+    )[None]
     ref = mx.quantize(mx.array(v), mode="mxfp4")
     got = mlx_quantize(v, None, None, "mxfp4")
     _same(got[0], ref[0], "fp4 ties")

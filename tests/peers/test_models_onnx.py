@@ -15,8 +15,14 @@ pytestmark = pytest.mark.peers
 
 ort = pytest.importorskip("onnxruntime")
 
-MODELS = ["colour_classifier.onnx", "colour_classifier.int8.onnx", "colour_classifier_u8io.onnx",
-          "colour_segmenter.int8.onnx", "colour_detector.onnx", "colour_detector.int8.onnx"]
+MODELS = [
+    "colour_classifier.onnx",
+    "colour_classifier.int8.onnx",
+    "colour_classifier_u8io.onnx",
+    "colour_segmenter.int8.onnx",
+    "colour_detector.onnx",
+    "colour_detector.int8.onnx",
+]
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 
 
@@ -43,5 +49,6 @@ def test_u8io_params_reproduce_onnxruntime(model_dir: Path) -> None:  # noqa: F8
     yq = ort.InferenceSession(str(u8), providers=["CPUExecutionProvider"]).run(None, {"input_u8": xq})[0]
     fl = ort.InferenceSession(str(model_dir / "colour_classifier.onnx"), providers=["CPUExecutionProvider"])
     yf = fl.run(None, {"input": (xq.astype(np.float32) - z_in) * np.float32(s_in)})[0]
-    np.testing.assert_allclose((yq.astype(np.float32) - z_out) * np.float32(s_out), np.clip(yf, 0, 255 * s_out),
-                               atol=0.5 * s_out + 1e-6)
+    np.testing.assert_allclose(
+        (yq.astype(np.float32) - z_out) * np.float32(s_out), np.clip(yf, 0, 255 * s_out), atol=0.5 * s_out + 1e-6
+    )

@@ -1,0 +1,187 @@
+"""Loading images from paths, bytes, file objects, PIL images and arrays into HWC NumPy arrays.
+
+Mode rules (documented in docs/spec/vision.md): EXIF orientation is applied first; then
+``1``/``L``/``P``/``LA``/``RGBA``/``CMYK``/``YCbCr``/``I;16*``/``I`` become RGB (or RGBA with ``keep_alpha``,
+or one gray channel with ``mode="L"``). Alpha is *dropped*, not composited (as Pillow ``convert("RGB")`` and OpenCV
+``imread`` do). 16-bit single-channel images keep 16 bits with ``keep_16bit=True``; otherwise they become 8-bit by
+``v >> 8`` (OpenCV's rule; Pillow's ``convert("L")`` would clip everything above 255 to white).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from .._backend import is_mlx_array, to_numpy
+from .._checks import check_choice
+from .._errors import ImageError, InputTypeError, ShapeError
+
+__all__ = ["LOAD_MODES", "load_image"]
+
+LOAD_MODES = ("RGB", "BGR", "L", "RGBA", "BGRA")
+
+
+def _describe(src: Any) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return f"file {os.fspath(src)!r}"
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return f"{len(src)} bytes of image data"
+    name = getattr(src, "name", None)
+    return f"file object {name!r}" if name else f"{type(src).__name__} object"
+
+
+def _open_pil(src: Any, draft: tuple[int, int] | None) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    what = _describe(src)
+    try:
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            im = Image.open(io.BytesIO(bytes(src)))
+        else:
+            im = Image.open(src)
+        if draft is not None and im.format == "JPEG":
+            # JPEG DCT-domain downscale (1/2, 1/4, 1/8) to at least `draft`: much faster, different pixels (opt-in).
+            im.draft("RGB" if im.mode not in ("L", "CMYK") else im.mode, (int(draft[1]), int(draft[0])))
+        im.load()
+    except FileNotFoundError:
+        raise ImageError(f"cannot read {what}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"cannot read {what}: not an image (or a format Pillow cannot decode)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"cannot read {what}: {e} (truncated or corrupt image?)") from None
+    return im
+
+
+def _pil_to_array(im: Any, mode: str, keep_alpha: bool, keep_16bit: bool) -> np.ndarray:
+    m = im.mode
+    if m in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im)
+        if m == "I":
+            # 32-bit integer images from 16-bit files: keep the 16-bit range
+            a = np.clip(a, 0, 65535)
+        a = a.astype(np.uint16)
+        if not keep_16bit:
+            a = (a >> 8).astype(np.uint8)  # OpenCV imread's 16 → 8 bit rule
+        a = a[..., None]
+        if mode in ("RGB", "BGR", "RGBA", "BGRA") or keep_alpha:
+            a = np.repeat(a, 3, axis=-1)
+            if keep_alpha or mode in ("RGBA", "BGRA"):
+                full = np.iinfo(a.dtype).max
+                a = np.concatenate([a, np.full((*a.shape[:2], 1), full, dtype=a.dtype)], axis=-1)
+        return _order(a, mode)
+    if m == "F":
+        raise ImageError("32-bit float images (Pillow mode 'F') are not loaded as pixels; pass the array itself")
+    has_alpha = m in ("RGBA", "LA", "PA", "RGBa", "La") or (m == "P" and "transparency" in im.info)
+    want_alpha = keep_alpha or mode in ("RGBA", "BGRA")
+    if mode == "L":
+        # Pillow's ITU-R 601-2 luma L = (R·19595 + G·38470 + B·7471 + 2^15) >> 16
+        g = im.convert("L") if m != "L" else im
+        return np.asarray(g)[..., None].copy()
+    if want_alpha:
+        conv = im.convert("RGBA")
+        a = np.asarray(conv).copy()
+        if not has_alpha:
+            a[..., 3] = 255
+    else:
+        a = np.asarray(im.convert("RGB") if m != "RGB" else im).copy()
+    return _order(a, mode)
+
+
+def _order(a: np.ndarray, mode: str) -> np.ndarray:
+    if mode in ("BGR", "BGRA") and a.shape[-1] >= 3:
+        a = a.copy()
+        a[..., :3] = a[..., 2::-1]
+    return np.ascontiguousarray(a)
+
+
+def _array_image(src: Any, mode: str, keep_alpha: bool) -> np.ndarray:
+    a = to_numpy(src) if is_mlx_array(src) else np.asarray(src)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise ShapeError(f"image array has shape {a.shape}, expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+    if a.dtype == np.bool_ or a.dtype.kind not in "uif":
+        raise InputTypeError(f"image array has dtype {a.dtype}, expected uint8, uint16 or float")
+    c = a.shape[-1]
+    if mode == "L":
+        if c == 1:
+            return a.copy()
+        from .color import to_gray
+
+        return np.asarray(to_gray(a[..., :3]))
+    if c == 1:
+        a = np.repeat(a, 3, axis=-1)
+    want_alpha = keep_alpha or mode in ("RGBA", "BGRA")
+    if want_alpha and a.shape[-1] == 3:
+        full = np.iinfo(a.dtype).max if a.dtype.kind in "ui" else 1.0
+        a = np.concatenate([a, np.full((*a.shape[:2], 1), full, dtype=a.dtype)], axis=-1)
+    elif not want_alpha and a.shape[-1] == 4:
+        a = a[..., :3]
+    # arrays are taken to be RGB(A) already; BGR asks for a channel swap
+    return _order(np.array(a, copy=True), mode)
+
+
+def load_image(
+    src: Any,
+    *,
+    mode: str = "RGB",
+    keep_alpha: bool = False,
+    exif: bool = True,
+    keep_16bit: bool = False,
+    draft: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Load an image as an HWC NumPy array (uint8, or uint16 with ``keep_16bit``).
+
+    Args:
+        src: a path, bytes, a binary file object, a PIL image, or an array (NumPy or MLX; [H, W] or [H, W, C], taken
+            as RGB(A)).
+        mode: "RGB", "BGR", "L" (one gray channel, ITU-R 601-2 luma as Pillow), "RGBA" or "BGRA".
+        keep_alpha: add the alpha channel (RGBA / BGRA); opaque images get 255.
+        exif: apply the EXIF orientation tag (Pillow ``ImageOps.exif_transpose``).
+        keep_16bit: keep 16-bit single-channel images as uint16 (else ``v >> 8`` to uint8).
+        draft: JPEG only, opt-in: let the decoder downscale by 1/2, 1/4 or 1/8 (DCT scaling) while staying at least
+            (height, width). Much faster for small model inputs; the pixels differ from a full decode + resize.
+
+    Returns:
+        [H, W, C] array, C = 3 (RGB/BGR), 4 (with alpha) or 1 (L). A fresh array (never a view of the input).
+
+    Raises:
+        ImageError: unreadable, truncated or non-image data (the message names the file).
+        InvalidArgumentError: unknown mode.
+
+    Example:
+        >>> import io, numpy as np
+        >>> from PIL import Image
+        >>> buf = io.BytesIO(); Image.new("LA", (3, 2), (100, 7)).save(buf, "PNG")
+        >>> load_image(buf.getvalue()).shape, load_image(buf.getvalue())[0, 0].tolist()
+        ((2, 3, 3), [100, 100, 100])
+    """
+    check_choice("mode", mode, LOAD_MODES)
+    if isinstance(src, np.ndarray) or is_mlx_array(src):
+        return _array_image(src, mode, keep_alpha)
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:  # pragma: no cover - pillow is a core dependency
+        from .._errors import MissingDependencyError
+
+        raise MissingDependencyError("load_image needs Pillow: pip install pillow") from None
+    if isinstance(src, Image.Image):
+        im = src
+        try:
+            im.load()
+        except (OSError, ValueError) as e:
+            raise ImageError(f"cannot read PIL image: {e}") from None
+    elif isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(src, "read"):
+        im = _open_pil(src, draft)
+    else:
+        raise InputTypeError(f"cannot load an image from {type(src).__name__}; pass a path, bytes, a file object, "
+                             "a PIL image or an array")
+    if exif:
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception as e:  # a broken EXIF block must not hide the image
+            raise ImageError(f"cannot apply the EXIF orientation of {_describe(src)}: {e}; pass exif=False") from None
+    return _pil_to_array(im, mode, keep_alpha, keep_16bit)

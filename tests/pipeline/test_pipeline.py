@@ -1,0 +1,174 @@
+"""Pipelines over real runtimes (onnxruntime, LiteRT) on the small colour models of tools/build_models.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlxquant as mq
+from mlxquant.pipeline import Classifier, Detector, Segmenter, derive_preprocess, input_layout, match_detections
+
+from ..models.fixtures import build_models
+
+BM = build_models()
+COLOURS = BM.PROTOTYPES
+
+
+def _solid(colour: str, h: int = 48, w: int = 80, seed: int = 0) -> np.ndarray:
+    """An HWC uint8 photo of one prototype colour with a little noise."""
+    rng = np.random.default_rng(seed)
+    rgb = np.array(COLOURS[colour], np.float32) * 255
+    img = rgb + rng.normal(0, 6, (h, w, 3))
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def _photos(n: int = 18) -> list[np.ndarray]:
+    names = list(COLOURS)
+    return [_solid(names[i % len(names)], 40 + 4 * i, 90 - 2 * i, seed=i) for i in range(n)]
+
+
+def _scene(h: int = 200, w: int = 300, box: tuple[int, int, int, int] = (40, 60, 140, 150),
+           colour: str = "red") -> np.ndarray:
+    """Grey background (class 'other') with one coloured rectangle (x1, y1, x2, y2) in original pixels."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = np.round(np.array(COLOURS["other"]) * 255).astype(np.uint8)
+    x1, y1, x2, y2 = box
+    img[y1:y2, x1:x2] = np.round(np.array(COLOURS[colour]) * 255).astype(np.uint8)
+    return img
+
+
+# -------------------------------------------------------------------------------------------- derivation
+def test_input_layout() -> None:
+    assert input_layout(mq.models.TensorSpec("x", ("n", 3, 224, 320), "float32")) == ("nchw", (224, 320))
+    assert input_layout(mq.models.TensorSpec("x", (1, 192, 192, 3), "uint8")) == ("nhwc", (192, 192))
+    assert input_layout(mq.models.TensorSpec("x", (1, 3, "h", "w"), "float32")) == ("nchw", None)
+    with pytest.raises(mq.ShapeError, match="rank-4"):
+        input_layout(mq.models.TensorSpec("x", (1, 10), "float32"))
+    with pytest.raises(mq.ShapeError, match="no axis of 1 or 3 channels"):
+        input_layout(mq.models.TensorSpec("x", (1, 8, 8, 8), "float32"))
+
+
+def test_derive_from_model_files(model_dir: Path) -> None:
+    u8 = derive_preprocess(mq.inspect_model(model_dir / "colour_classifier_u8io.onnx").inputs[0])
+    assert (u8["size"], u8["layout"], u8["dtype"]) == ((64, 64), "nchw", "uint8")
+    assert u8["quant"] == (float(np.float32(1 / 255)), 0, "uint8")
+    tfl = derive_preprocess(mq.inspect_model(model_dir / "colour_classifier_int8.tflite").inputs[0])
+    assert (tfl["size"], tfl["layout"], tfl["dtype"]) == ((16, 16), "nhwc", "uint8")
+    det = derive_preprocess(mq.inspect_model(model_dir / "colour_detector.onnx").inputs[0], task="detect")
+    assert (det["strategy"], det["dtype"], "quant" in det) == ("letterbox", "float32", False)
+    over = derive_preprocess(mq.inspect_model(model_dir / "colour_detector.onnx").inputs[0], task="detect",
+                             overrides={"strategy": "stretch"})
+    assert over["strategy"] == "stretch"
+    with pytest.raises(mq.InvalidArgumentError, match="valid values are: classify, detect, segment"):
+        derive_preprocess(mq.inspect_model(model_dir / "colour_detector.onnx").inputs[0], task="pose")
+
+
+def test_dynamic_size_needs_override() -> None:
+    spec = mq.models.TensorSpec("x", ("n", 3, "h", "w"), "float32")
+    with pytest.raises(mq.InvalidArgumentError, match="dynamic height/width"):
+        derive_preprocess(spec)
+    assert derive_preprocess(spec, overrides={"size": (32, 32)})["size"] == (32, 32)
+
+
+# -------------------------------------------------------------------------------------------- classification
+@pytest.mark.parametrize(("float_model", "quant_model"), [
+    ("colour_classifier.onnx", "colour_classifier.int8.onnx"),
+    ("colour_classifier.onnx", "colour_classifier_u8io.onnx"),
+    ("colour_classifier_float.tflite", "colour_classifier_int8.tflite"),
+])
+def test_quantized_classifier_agrees_with_float(model_dir: Path, float_model: str, quant_model: str) -> None:
+    fp, qp = Classifier(model_dir / float_model), Classifier(model_dir / quant_model)
+    photos = _photos()
+    rf, rq = fp(photos), qp(photos)
+    assert len(rf) == len(rq) == len(photos)
+    top_f = [r.top()[0] for r in rf]
+    top_q = [r.top()[0] for r in rq]
+    agreement = np.mean(np.array(top_f) == np.array(top_q))
+    assert agreement == 1.0, (top_f, top_q)
+    # the float model gets the prototype colour right (a meaningful model, not just self-consistent)
+    names = list(COLOURS)
+    assert [r.labels[0] for r in rf] == [names[i % len(names)] for i in range(len(photos))]
+    # raw outputs: SQNR of the dequantized int8 logits against the float logits
+    bf, bq = fp.preprocess(photos), qp.preprocess(photos)
+    yf = fp.infer(bf.tensor)[0].astype(np.float32)
+    yq = qp.infer(bq.tensor)[0]
+    spec = qp.info.outputs[0]
+    if spec.io == "integer":
+        s, z = spec.qparams
+        yq = (yq.astype(np.float32) - z) * np.float32(s)
+    floor = 12.0 if "tflite" in quant_model else 25.0  # TFLite: 16×16 input, per-tensor int8 logits, 1 step ≈ 0.13
+    assert float(mq.metrics.sqnr(yf, yq.astype(np.float32))) > floor
+
+
+def test_single_image_and_batch(model_dir: Path) -> None:
+    clf = Classifier(model_dir / "colour_classifier.onnx", decode={"topk": 3})
+    one = clf(_solid("blue"))
+    assert one.labels[0] == "blue" and len(one.labels) == 3
+    many = clf([_solid("blue"), _solid("green")])
+    assert [m.labels[0] for m in many] == ["blue", "green"]
+    assert set(clf.timings) == {"preprocess", "inference", "decode"}
+    assert clf([]) == []
+
+
+def test_labels_from_metadata_or_override(model_dir: Path) -> None:
+    clf = Classifier(model_dir / "colour_classifier.onnx")
+    assert clf.decode_options["labels"] == list(COLOURS)
+    clf2 = Classifier(model_dir / "colour_classifier.onnx", decode={"labels": [f"c{i}" for i in range(9)]})
+    assert clf2(_solid("white")).labels[0] == "c1"
+
+
+def test_float_input_to_uint8_model_is_caught(model_dir: Path) -> None:
+    for name in ("colour_classifier_u8io.onnx", "colour_classifier_int8.tflite"):
+        clf = Classifier(model_dir / name)
+        spec = clf.input
+        with pytest.raises(mq.InputTypeError, match="expects dtype uint8, got float32"):
+            clf.infer(np.zeros(spec.static_shape(1), np.float32))
+
+
+def test_bad_options(model_dir: Path) -> None:
+    with pytest.raises(mq.InvalidArgumentError, match="preprocess must be a dict"):
+        Classifier(model_dir / "colour_classifier.onnx", preprocess="imagenet")  # type: ignore[arg-type]
+    with pytest.raises(mq.InvalidArgumentError, match="valid values are: auto, onnxruntime, litert"):
+        Classifier(model_dir / "colour_classifier.onnx", runtime="coreml")
+
+
+# -------------------------------------------------------------------------------------------- detection
+@pytest.mark.parametrize("model", ["colour_detector.onnx", "colour_detector.int8.onnx"])
+def test_detector_boxes_in_original_pixels(model_dir: Path, model: str) -> None:
+    """A red rectangle on grey, in a non-square photo: letterbox + reverse mapping put the box back on it."""
+    box = (40, 60, 140, 150)
+    det = Detector(model_dir / model, decode={"conf": 0.4})
+    r = det(_scene(box=box)).to_numpy()
+    assert len(r) >= 1 and r.labels[0] == "red"
+    ref = type(r)(np.array([box], np.float32), np.ones(1, np.float32), np.array([2], np.int32), ("red",))
+    m = match_detections(ref, type(r)(r.boxes[:1], r.scores[:1], r.class_ids[:1], r.labels[:1]), 0.5)
+    assert m["matched"] == 1 and m["mean_iou"] > 0.8, (r.boxes[:1], box)
+
+
+def test_detector_int8_agrees_with_float(model_dir: Path) -> None:
+    scenes = [_scene(box=(20 + 10 * i, 30, 120 + 10 * i, 130), colour=c)
+              for i, c in enumerate(["red", "blue", "green", "yellow"])]
+    fp = Detector(model_dir / "colour_detector.onnx", decode={"conf": 0.4})
+    qp = Detector(model_dir / "colour_detector.int8.onnx", decode={"conf": 0.4})
+    for a, b in zip(fp(scenes), qp(scenes), strict=True):
+        m = match_detections(a, b)
+        assert m["recall"] == 1.0 and m["mean_iou"] > 0.9, m
+    batch = fp.preprocess(scenes)
+    yf, yq = fp.infer(batch.tensor)[0], qp.infer(batch.tensor)[0]
+    assert float(mq.metrics.sqnr(yf[:, 4:], yq[:, 4:])) > 25.0
+
+
+# -------------------------------------------------------------------------------------------- segmentation
+@pytest.mark.parametrize("model", ["colour_segmenter.onnx", "colour_segmenter.int8.onnx"])
+def test_segmenter_mask_in_original_size(model_dir: Path, model: str) -> None:
+    img = np.empty((90, 150, 3), np.uint8)
+    img[:, :75] = np.round(np.array(COLOURS["blue"]) * 255)
+    img[:, 75:] = np.round(np.array(COLOURS["yellow"]) * 255)
+    seg = Segmenter(model_dir / model)(img)
+    mask = mq.to_numpy(seg.mask)
+    assert mask.shape == (90, 150)
+    names = list(COLOURS)
+    assert names[int(mask[45, 10])] == "blue" and names[int(mask[45, 140])] == "yellow"
+    assert np.mean(mask[:, :70] == names.index("blue")) > 0.95

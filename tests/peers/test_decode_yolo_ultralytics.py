@@ -1,0 +1,98 @@
+"""mq.decode.yolo against a torch port of Ultralytics non_max_suppression (tests/reference/decode_oracle.py).
+
+Box coordinates are generated on a 1/16-pixel grid so that Ultralytics' class offset (boxes + class * 7680 in
+float32) is exact; then its class-offset NMS and mlxquant's exact per-class NMS take identical decisions and the
+outputs must be equal bit for bit (boxes, scores, classes, order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mlxquant as mq
+from tests.helpers import as_backend
+from tests.reference.decode_oracle import ultralytics_nms
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.peers
+
+
+def make_v8(rng: np.random.Generator, b: int, c: int, n: int, objects: int = 6) -> np.ndarray:
+    """A YOLOv8-like raw output [b, 4 + c, n]: anchors cluster around a few objects with a dominant class."""
+    out = np.zeros((b, 4 + c, n), np.float32)
+    for i in range(b):
+        ctr = rng.uniform(40, 600, (objects, 2))
+        wh = rng.uniform(16, 200, (objects, 2))
+        cls = rng.integers(0, c, objects)
+        j = rng.integers(0, objects, n)
+        out[i, 0:2] = (ctr[j] + rng.normal(0, 6, (n, 2))).T
+        out[i, 2:4] = (wh[j] * rng.uniform(0.85, 1.15, (n, 2))).T
+        out[i, 4:] = rng.uniform(0, 0.3, (c, n))
+        out[i, 4 + cls[j], np.arange(n)] = rng.uniform(0.1, 1.0, n)
+    out[:, :4] = np.round(out[:, :4] * 16) / 16  # 1/16 px grid: exact under the +cls*7680 offset
+    return out
+
+
+def _ours(out, **kw):
+    return mq.decode.yolo(out, labels=None, **kw)
+
+
+def _compare(dets, ref):
+    assert len(dets) == len(ref)
+    for d, r in zip(dets, ref, strict=True):
+        r = r.numpy()
+        np.testing.assert_array_equal(mq.to_numpy(d.boxes), r[:, :4])
+        np.testing.assert_array_equal(mq.to_numpy(d.scores), r[:, 4])
+        np.testing.assert_array_equal(mq.to_numpy(d.class_ids), r[:, 5].astype(np.int32))
+
+
+@settings(max_examples=25)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    conf=st.sampled_from([0.0, 0.1, 0.25, 0.5]),
+    iou=st.sampled_from([0.3, 0.45, 0.7]),
+    multi_label=st.booleans(),
+    agnostic=st.booleans(),
+    max_det=st.sampled_from([1, 5, 300]),
+    max_nms=st.sampled_from([7, 30000]),
+    with_classes=st.booleans(),
+)
+def test_yolov8_equals_ultralytics(backend, seed, conf, iou, multi_label, agnostic, max_det, max_nms, with_classes):
+    rng = np.random.default_rng(seed)
+    out = make_v8(rng, 2, 5, 300)
+    classes = [1, 3] if with_classes else None
+    kw = dict(conf=conf, iou=iou, multi_label=multi_label, agnostic=agnostic, max_det=max_det, max_nms=max_nms,
+              classes=classes)
+    ref = ultralytics_nms(torch.from_numpy(out), conf_thres=conf, iou_thres=iou, classes=classes, agnostic=agnostic,
+                          multi_label=multi_label, max_det=max_det, max_nms=max_nms)
+    _compare(_ours(as_backend(out, backend), nc=5, **kw), ref)
+    # the transposed layout [B, N, 4+C] gives the same result
+    _compare(_ours(np.ascontiguousarray(out.transpose(0, 2, 1)), format="yolov8_transposed", **kw), ref)
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**31 - 1), conf=st.sampled_from([0.1, 0.25]), multi_label=st.booleans())
+def test_yolov5_equals_ultralytics(backend, seed, conf, multi_label):
+    rng = np.random.default_rng(seed)
+    v8 = make_v8(rng, 1, 4, 250)
+    obj = rng.uniform(0, 1, (1, 1, 250)).astype(np.float32)
+    v5 = np.concatenate([v8[:, :4], obj, v8[:, 4:]], axis=1).transpose(0, 2, 1).copy()  # [B, N, 5 + C]
+    ref = ultralytics_nms(torch.from_numpy(v5), conf_thres=conf, multi_label=multi_label, yolov5=True)
+    _compare(_ours(as_backend(v5, backend), format="yolov5", conf=conf, multi_label=multi_label), ref)
+
+
+def test_end2end_equals_ultralytics(backend):
+    rng = np.random.default_rng(0)
+    e2e = np.zeros((2, 300, 6), np.float32)
+    e2e[..., :2] = rng.uniform(0, 300, (2, 300, 2))
+    e2e[..., 2:4] = e2e[..., :2] + rng.uniform(1, 100, (2, 300, 2))
+    e2e[..., 4] = np.sort(rng.uniform(0, 1, (2, 300)))[:, ::-1]
+    e2e[..., 5] = rng.integers(0, 80, (2, 300))
+    for classes in (None, [0, 5, 17]):
+        ref = ultralytics_nms(torch.from_numpy(e2e), conf_thres=0.25, classes=classes, max_det=50)
+        dets = mq.decode.yolo(as_backend(e2e, backend), classes=classes, max_det=50)
+        _compare(dets, ref)
+        assert dets[0].labels[0] == mq.decode.get_labels("coco80")[int(mq.to_numpy(dets[0].class_ids)[0])]

@@ -471,12 +471,15 @@ def quantize(
     scale, zero_point, dtype, axis, block_size = _unpack_qparams(scale, zero_point, dtype, axis, block_size)
     prof = get_profile(profile)
     qt = qtype(dtype if dtype is not None else "int8")
-    mode = rounding_mode(rounding) if rounding is not None else prof.rounding
     b = get_backend(x, backend)
     xf = _float_input(b, x, "quantize")
     shape = tuple(xf.shape)
     layout = make_layout(shape, axis, block_size)
     formula = _formula(prof, qt, layout.kind)
+    if rounding is not None:
+        mode = rounding_mode(rounding)
+    else:
+        mode = prof.rounding if layout.kind == "tensor" else prof.rounding_per_axis
     p = _params(b, shape, scale, zero_point, qt, axis, block_size, recip=formula != "div")
     if b.name == "numpy":
         from . import _core_fast
@@ -603,14 +606,24 @@ def fake_quantize(
 ) -> Any:
     """Quantize then dequantize, in float: ``(saturate(q) - zp) · scale`` with the profile's fake-quant arithmetic.
 
+    onnx, tflite, tflite_reference: exactly ``dequantize(quantize(x))``. torch: ``torch.fake_quantize_per_*_affine``,
+    i.e. ``q = zp + rne(f32(x·(1/s)))`` (not torch.quantize_per_tensor's fused multiply-add).
+
     On MLX the result is differentiable with respect to ``x`` by a straight-through estimator whose mask is the
     profile's (:attr:`~mlxquant.Profile.fake_mask`): torch and onnx pass the gradient where the rounded,
-    unsaturated q lies in [qmin, qmax]; tflite where ``(qmin - zp)·s <= x <= (qmax - zp)·s``. Scale and zero point
-    receive no gradient.
+    unsaturated q lies in [qmin, qmax]; tflite where ``(qmin - zp)·s <= x <= (qmax - zp)·s`` (TF FakeQuant). Scale
+    and zero point receive no gradient. :func:`fake_quantize_mask` returns the mask itself.
 
     Args:
         x: float array; the result has ``x``'s float dtype (computed in float32).
-        scale, zero_point, dtype, axis, block_size, profile, rounding, backend: as in :func:`quantize`.
+        scale: as in :func:`quantize` (or a :class:`QParams`).
+        zero_point: as in :func:`quantize`.
+        dtype: the quantized dtype whose range saturates.
+        axis: per-axis / blocked axis.
+        block_size: block size along ``axis``.
+        profile: the peer convention.
+        rounding: override the profile's rounding.
+        backend: ``"numpy"`` or ``"mlx"``.
 
     Returns:
         Float array like ``x``: values on the quantization grid. NaN becomes ``(qmin - zp)·s``.
@@ -620,54 +633,23 @@ def fake_quantize(
         >>> mq.fake_quantize(np.array([0.26, 0.5, 9.0], np.float32), 0.1, 0, "int4")
         array([0.3, 0.5, 0.7], dtype=float32)
     """
-    scale, zero_point, dtype, axis, block_size = _unpack_qparams(scale, zero_point, dtype, axis, block_size)
-    prof = get_profile(profile)
-    qt = qtype(dtype if dtype is not None else "int8")
-    mode = rounding_mode(rounding) if rounding is not None else prof.rounding
-    b = get_backend(x, backend)
-    if not b.is_native(x):
-        x = b.asarray(np.asarray(x, np.float32) if not isinstance(x, np.ndarray) else x)
-    in_dtype = b.dtype_name(x)
-    xf = _float_input(b, x, "fake_quantize")
-    shape = tuple(xf.shape)
-    layout = make_layout(shape, axis, block_size)
-    formula = prof.fake_formula
-    p = _params(b, shape, scale, zero_point, qt, axis, block_size, recip=formula != "div")
-
-    def values(xin: Any) -> Any:
-        xv = layout.view(b, xin)
-        r, included = _rounded(b, xv, p, formula, mode)
-        if included:  # pragma: no cover - no profile's fake formula includes zp before rounding
-            r = r - p.zp_f
-        lo = b.const(float(qt.qmin)) - p.zp_f
-        hi = b.const(float(qt.qmax)) - p.zp_f
-        if qt.bits == 32:
-            lo, hi = b.const(float(qt.qmin)) - p.zp_f, b.const(float(qt.qmax)) - p.zp_f  # rounded bounds
-        rc = b.clip(r, lo, hi)
-        rc = b.where(b.isnan(rc), lo, rc)
-        y = rc * p.scale
-        if prof.fake_mask == "rounded":
-            mask = b.logical_and(r >= lo, r <= hi)
-        else:
-            mask = b.logical_and(xv >= lo * p.scale, xv <= hi * p.scale)
-        return layout.unview(b, y), layout.unview(b, mask)
-
+    b, xf, in_dtype, f = _fake_setup(x, scale, zero_point, dtype, axis, block_size, profile, rounding, backend)
     if b.name == "mlx":
         mx = b.mx  # type: ignore[attr-defined]
 
         @mx.custom_function
         def ste(xin: Any) -> Any:
-            return values(xin)[0]
+            return f(xin)[0]
 
         @ste.vjp
         def ste_vjp(primals: Any, cotangent: Any, output: Any) -> Any:
             xin = primals[0] if isinstance(primals, (tuple, list)) else primals
-            mask = values(xin)[1]
+            mask = f(xin)[1]
             return (b.where(mask, cotangent, b.zeros(cotangent.shape, b.dtype_name(cotangent))),)
 
         y = ste(xf)
     else:
-        y = values(xf)[0]
+        y = f(xf)[0]
     return y if in_dtype == "float32" else b.astype(y, in_dtype)
 
 
@@ -684,25 +666,68 @@ def fake_quantize_mask(
     rounding: str | None = None,
     backend: str | None = None,
 ) -> Any:
-    """The boolean straight-through mask of :func:`fake_quantize` (where its gradient passes), on any backend."""
+    """The boolean straight-through mask of :func:`fake_quantize`: where its gradient passes (any backend).
+
+    Example:
+        >>> import numpy as np
+        >>> from mlxquant.quant.primitives import fake_quantize_mask
+        >>> fake_quantize_mask(np.array([127.4, 127.6, -128.4, -128.6], np.float32), 1.0, profile="torch").tolist()
+        [True, False, True, False]
+    """
+    b, xf, _, f = _fake_setup(x, scale, zero_point, dtype, axis, block_size, profile, rounding, backend)
+    return f(xf)[1]
+
+
+def _fake_setup(
+    x: Any,
+    scale: Any,
+    zero_point: Any,
+    dtype: str | None,
+    axis: Any,
+    block_size: Any,
+    profile: str | Profile,
+    rounding: str | None,
+    backend: str | None,
+) -> tuple[Backend, Any, str, Callable[[Any], tuple[Any, Any]]]:
+    """Validate fake_quantize's arguments; return (backend, float32 x, x's dtype, values-and-mask function)."""
     scale, zero_point, dtype, axis, block_size = _unpack_qparams(scale, zero_point, dtype, axis, block_size)
     prof = get_profile(profile)
     qt = qtype(dtype if dtype is not None else "int8")
-    mode = rounding_mode(rounding) if rounding is not None else prof.rounding
     b = get_backend(x, backend)
+    if not b.is_native(x):
+        x = b.asarray(x if isinstance(x, np.ndarray) or is_mlx_array(x) else np.asarray(x, np.float32))
+    in_dtype = b.dtype_name(x)
     xf = _float_input(b, x, "fake_quantize")
     shape = tuple(xf.shape)
     layout = make_layout(shape, axis, block_size)
-    p = _params(b, shape, scale, zero_point, qt, axis, block_size, recip=prof.fake_formula != "div")
-    xv = layout.view(b, xf)
+    if prof.fake_formula == "quantize":
+        formula = _formula(prof, qt, layout.kind)
+        mode = prof.rounding if layout.kind == "tensor" else prof.rounding_per_axis
+    else:
+        formula, mode = prof.fake_formula, prof.rounding
+    if rounding is not None:
+        mode = rounding_mode(rounding)
+    p = _params(b, shape, scale, zero_point, qt, axis, block_size, recip=formula != "div")
+    # q - zp lies in [qmin - zp, qmax - zp]; for int32 these bounds are rounded to float32 (documented).
     lo = b.const(float(qt.qmin)) - p.zp_f
     hi = b.const(float(qt.qmax)) - p.zp_f
-    if prof.fake_mask == "rounded":
-        r, _ = _rounded(b, xv, p, prof.fake_formula, mode)
-        mask = b.logical_and(r >= lo, r <= hi)
-    else:
-        mask = b.logical_and(xv >= lo * p.scale, xv <= hi * p.scale)
-    return layout.unview(b, mask)
+    clamped_input = prof.fake_mask == "clamped_input"
+
+    def f(xin: Any) -> tuple[Any, Any]:
+        xv = layout.view(b, xin)
+        r, included = _rounded(b, xv, p, formula, mode)
+        if included:  # fma / mul_add formulas round x/s + zp: subtract zp again (exact for <= 16-bit dtypes)
+            r = r - p.zp_f
+        rc = b.clip(r, lo, hi)
+        rc = b.where(b.isnan(rc), lo, rc)
+        y = rc * p.scale
+        if clamped_input:
+            mask = b.logical_and(xv >= lo * p.scale, xv <= hi * p.scale)
+        else:
+            mask = b.logical_and(r >= lo, r <= hi)
+        return layout.unview(b, y), layout.unview(b, mask)
+
+    return b, xf, in_dtype, f
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -77,8 +77,11 @@ class Profile:
         rounding: rounding of ``quantize`` / ``fake_quantize`` (one of :data:`ROUNDINGS`).
         formula: the per-tensor quantize formula (one of :data:`FORMULAS`).
         formula_per_axis: the formula for per-axis and blocked quantization.
+        rounding_per_axis: the rounding for per-axis and blocked quantization.
         formula_int32: the formula when the target dtype is int32.
-        fake_formula: the formula inside ``fake_quantize``.
+        fake_formula: the formula inside ``fake_quantize``: ``"quantize"`` (the quantize formula and rounding of the
+            granularity, so that fake_quantize = dequantize(quantize(x))) or one of :data:`FORMULAS` (with
+            :attr:`rounding`).
         fake_mask: straight-through-estimator mask of ``fake_quantize``'s gradient: ``"rounded"`` (1 where the
             rounded, unsaturated q lies in [qmin, qmax]; torch) or ``"clamped_input"`` (1 where
             ``(qmin - zp)·s <= x <= (qmax - zp)·s``; TF FakeQuant).
@@ -107,6 +110,7 @@ class Profile:
     rounding: str
     formula: str
     formula_per_axis: str
+    rounding_per_axis: str
     formula_int32: str
     fake_formula: str
     fake_mask: str
@@ -128,8 +132,9 @@ _ONNX = Profile(
     rounding="half_even",  # ORT: std::nearbyintf under the default FE_TONEAREST (REFERENCE §1)
     formula="div",  # x / s, not x·(1/s): the reciprocal mismatches ~9% of near-ties (REFERENCE §1)
     formula_per_axis="div",
+    rounding_per_axis="half_even",
     formula_int32="div",
-    fake_formula="div",  # fake_quantize = DequantizeLinear(QuantizeLinear(x))
+    fake_formula="quantize",  # fake_quantize = DequantizeLinear(QuantizeLinear(x))
     fake_mask="rounded",
     nan="qmin",  # ORT CPU (MLAS): NaN -> qmin for every dtype, checked against onnxruntime 1.32
     zero_point_rule="clip_then_round",  # DynamicQuantizeLinear: rne(clip(qmin - min/s, qmin, qmax))
@@ -145,6 +150,7 @@ _TORCH = Profile(
     rounding="half_even",  # std::nearbyint / _mm256_cvtps_epi32
     formula="fma",  # fbgemm QuantizeAvx2 (LEGACY): _mm256_fmadd_ps(x, inv, zp), then cvtps (REFERENCE §1)
     formula_per_axis="mul_add",  # quantize_per_channel: zp + x·inv in float32, then nearbyint
+    rounding_per_axis="half_even",
     formula_int32="mul_add",  # qint32: same as per-channel
     fake_formula="mul",  # fake_quantize: zp + nearbyint(x·inv)
     fake_mask="rounded",  # mask = quant_min <= zp + nearbyint(x·inv) <= quant_max (REFERENCE §4)
@@ -161,9 +167,10 @@ _TFLITE = Profile(
     peer="LiteRT/XNNPACK QUANTIZE (default delegate); TFLite converter qparams",
     rounding="half_even",  # XNNPACK f32->qs8 cvt: magic-bias / cvtps rounding (RNE) (REFERENCE §1)
     formula="mul",  # XNNPACK multiplies by the reciprocal scale
-    formula_per_axis="mul",
+    formula_per_axis="div",  # per-channel QUANTIZE is not delegated: builtin PerChannelQuantize, round(x / s[c]) + zp
+    rounding_per_axis="half_away",  # ... with TfLiteRound (std::round); checked against ai-edge-litert 2.3
     formula_int32="mul",
-    fake_formula="mul",
+    fake_formula="quantize",  # dequantize(quantize(x))
     fake_mask="clamped_input",  # TF FakeQuant gradient: 1 on [nudged_min, nudged_max] (REFERENCE §3)
     nan="qmin",  # TFLite's own result is a UB float->int cast; mlxquant defines qmin
     zero_point_rule="nudge",  # tools/optimize/quantization_utils.cc GetAsymmetricQuantizationParams (float32)
@@ -179,8 +186,9 @@ _TFLITE_REFERENCE = Profile(
     rounding="half_away",  # TfLiteRound = std::round (REFERENCE §1)
     formula="div",  # static_cast<int32_t>(TfLiteRound(val / scale)) + zero_point
     formula_per_axis="div",
+    rounding_per_axis="half_away",
     formula_int32="div",
-    fake_formula="div",
+    fake_formula="quantize",
     fake_mask="clamped_input",
     nan="qmin",  # the reference kernel's cast of NaN is UB (INT_MIN on x86, then clamped to qmin)
     zero_point_rule="nudge",

@@ -735,7 +735,7 @@ class _AmaxObserver(MinMaxObserver):
         reduce_range: bool = False,
         profile: str = "torch",
     ) -> Any:
-        """QParams from the calibrated amax: the observed range clipped to [-amax, amax], then the profile's rule.
+        """QParams from the calibrated amax: min and max clipped into [-amax, amax], then the profile's rule.
 
         The amax rule runs with ``num_bits`` of ``dtype`` (``unsigned`` when ``dtype`` is unsigned and the data is
         non-negative, as ModelOpt's unsigned quantizers after ReLU).
@@ -749,8 +749,9 @@ class _AmaxObserver(MinMaxObserver):
         self._require_minmax()
         unsigned = (not qt.signed) and bool(np.all(self.min_val >= 0))
         amax = self.compute_amax(qt.bits, unsigned)
-        mn = np.maximum(self.min_val, -amax).astype(_F32)
-        mx = np.minimum(self.max_val, amax).astype(_F32)
+        # both ends clipped into [-amax, amax] (keeps min ≤ max when amax is below the smallest observed value)
+        mn = np.clip(self.min_val, -amax, amax).astype(_F32)
+        mx = np.clip(self.max_val, -amax, amax).astype(_F32)
         return _qparams_from_minmax(
             mn, mx, self.backend or "numpy", self.axis, dtype, symmetric, narrow_range, reduce_range, profile
         )

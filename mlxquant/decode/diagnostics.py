@@ -95,7 +95,14 @@ def _diagnose_raw(b: Backend, a: Any, dt: str, zp: Any, name: str) -> None:
         return
     r = _qrange(dt)
     if r is not None:
-        sat = float(np.mean((q == r[0]) | (q == r[1])))
+        # A bound equal to the zero point holds exact zeros, not clipped values (uint8 / int8 softmax outputs have
+        # zero_point = qmin and most values there), so only a bound other than the zero point counts.
+        z = int(zpa.reshape(-1)[0]) if zpa.size == 1 else None
+        at = np.zeros(q.shape, bool)
+        for bound in r:
+            if bound != z:
+                at |= q == bound
+        sat = float(np.mean(at))
         if sat > _SATURATION_FRACTION:
             warnings.warn(
                 f"{name}: {sat:.0%} of the values sit at the saturation bounds {r} of {dt}: the output range was "

@@ -86,7 +86,8 @@ def segmentation(
 
     * ``logits``: mask = argmax over classes (ties: lower index), confidence = max softmax probability.
     * ``probabilities``: mask = argmax, confidence = the max probability.
-    * ``sigmoid``: one channel: p = sigmoid(x), mask = 1 where p > 0.5 (p = 0.5 is a tie → class 0), confidence
+    * ``sigmoid``: one channel: p = sigmoid(x), mask = 1 where p > 0.5, decided exactly as x > 0 (x = 0 is a tie →
+      class 0), confidence
       = p or 1 - p; several channels: independent sigmoids, mask = argmax, confidence = that sigmoid.
     * ``argmax``: the output already holds class ids ``[B, H, W]`` / ``[H, W]`` (layout ignored); no confidence.
 
@@ -140,8 +141,12 @@ def segmentation(
     if kind == "sigmoid" and c == 1:
         p = b.sigmoid(x[:, 0])
         half = b.const(0.5, "float32")
-        mask = b.astype(p > half, "int32")  # p == 0.5 is a tie: lower index (0)
-        confd = b.where(p > half, p, b.const(1.0, "float32") - p)
+        # sigmoid(x) > 0.5 decided exactly on the logit (x > 0): float32 sigmoid rounds tiny logits to 0.5 and
+        # MLX / NumPy may round differently there. x == 0 (p = 0.5) is a tie: lower index (0).
+        pos = x[:, 0] > b.const(0.0, "float32")
+        mask = b.astype(pos, "int32")
+        confd = b.where(pos, p, b.const(1.0, "float32") - p)
+        del half
         ncls = 2
     else:
         if kind == "logits":

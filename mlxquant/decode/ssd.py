@@ -248,7 +248,8 @@ def ssd(
     max_det: int = 100,
     agnostic: bool = True,
     input_size: tuple[int, int] | None = None,
-    labels: Any = "coco80",
+    labels: Any = "coco91",
+    label_offset: int | None = None,
     quant: Any = None,
     scores_quant: Any = None,
     backend: str | None = None,
@@ -269,7 +270,9 @@ def ssd(
         conf: score threshold in [0, 1] (``>=``). iou: NMS IoU threshold in [0, 1].
         max_det: detections per image. agnostic: class-agnostic NMS.
         input_size: (height, width) of the model input: boxes in pixels; None keeps normalized [0, 1] coordinates.
-        labels: label names for class ids (after the background column).
+        labels: label names; class ``k`` (counted after the background column) is ``labels[k + label_offset]``.
+        label_offset: default 1 for ``"coco91"`` (its index 0 is ``__background__``; TF SSD COCO models have 1 + 90
+            score columns), else 0.
         quant / scores_quant: ``(scale, zero_point)`` of quantized box / score outputs (each its own).
         backend: force ``"numpy"`` or ``"mlx"``.
 
@@ -300,10 +303,12 @@ def ssd(
         p = p[..., 1:]
     c = int(p.shape[-1])
     lab = None
+    off = label_offset if label_offset is not None else (1 if labels == "coco91" else 0)
     if labels is not None:
         lab = get_labels(labels) if isinstance(labels, str) else tuple(labels)
-        if len(lab) < c:
-            raise ShapeError(f"SSD scores have {c} classes (background removed) but labels have {len(lab)}")
+        if len(lab) < c + off:
+            raise ShapeError(f"SSD scores have {c} classes (background column removed) but labels have {len(lab)} "
+                             f"(label_offset {off}): expected {c + off}")
     dn, pn = to_numpy(dec), to_numpy(p)
     out = []
     for i in range(int(rb.shape[0])):
@@ -319,7 +324,7 @@ def ssd(
         k = _nms_numpy_fast(boxes[keep_ok], s[cand][keep_ok], None if agnostic else j[cand][keep_ok], iou)
         k = keep_ok[k][:md] if md is not None else keep_ok[k]
         ids = j[cand][k].astype(np.int32)
-        names = tuple(lab[t] if lab is not None else str(int(t)) for t in ids)
+        names = tuple(lab[t + off] if lab is not None else str(int(t)) for t in ids)
         det = Detections(boxes[k], s[cand][k].astype(np.float32), ids, names, image_size=input_size)
         out.append(_to_backend(b, det))
     return out

@@ -219,12 +219,19 @@ def _mediapipe_roi(h: int, w: int, H: int, W: int) -> tuple[float, float, float,
     return float(cx - new_w / f(2)), float(cy - new_h / f(2)), float(new_w), float(new_h)
 
 
-def _warp_table(in_size: int, out_size: int, start: float, length: float) -> AxisTable:
+# OpenCV 3.x/4.x warpAffine / warpPerspective round source coordinates to 1/INTER_TAB_SIZE = 1/32 pixel; MediaPipe
+# links those. OpenCV 5.0 (the peer installed for tests) samples at the exact coordinate instead.
+_MEDIAPIPE_COORD_STEPS = 32
+
+
+def _warp_table(in_size: int, out_size: int, start: float, length: float,
+                coord_steps: int | None = _MEDIAPIPE_COORD_STEPS) -> AxisTable:
     """OpenCV warpAffine/warpPerspective INTER_LINEAR along one axis: src = d·(length/out) + start (asymmetric),
-    coordinates rounded to 1/32 pixel (INTER_TAB_SIZE), taps outside the image weigh 0 (BORDER_CONSTANT 0)."""
+    coordinates rounded to 1/coord_steps pixel (None: exact), taps outside the image weigh 0 (BORDER_CONSTANT 0)."""
     d = np.arange(out_size, dtype=np.float64)
     src = d * (length / out_size) + start
-    src = np.floor(src * 32.0 + 0.5) / 32.0  # OpenCV INTER_BITS = 5
+    if coord_steps:
+        src = np.floor(src * coord_steps + 0.5) / coord_steps
     x0 = np.floor(src)
     f = src - x0
     idx = np.stack([x0, x0 + 1], axis=1).astype(np.int64)

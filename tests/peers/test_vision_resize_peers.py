@@ -1,0 +1,145 @@
+"""resize / letterbox / MediaPipe warp against the real Pillow, OpenCV and onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mlxquant as mq
+from mlxquant._backend import get_backend
+from mlxquant.vision.fit import _mediapipe_roi, _warp_table
+from mlxquant.vision.resize import _resize_generic, apply_tables
+
+PIL = pytest.importorskip("PIL.Image")
+cv2 = pytest.importorskip("cv2")
+pytestmark = pytest.mark.peers
+
+sizes = st.integers(1, 96)
+PIL_FILTERS = {"bilinear": 2, "bicubic": 3, "area": 4, "nearest": 0}
+
+
+def _img(seed, h, w, c=3):
+    rng = np.random.default_rng(seed)
+    # half noise, half smooth gradient: noise finds rounding differences, gradients the interpolation
+    g = (np.add.outer(np.arange(h), np.arange(w)) * 255 // max(h + w - 2, 1)).astype(np.uint8)
+    img = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    img[: h // 2] = g[: h // 2, :, None]
+    return img
+
+
+def _pil(img, size, method):
+    chans = [np.asarray(PIL.fromarray(img[..., k]).resize((size[1], size[0]), PIL_FILTERS[method]))
+             for k in range(img.shape[-1])]
+    return np.stack(chans, axis=-1)
+
+
+@given(ih=sizes, iw=sizes, oh=sizes, ow=sizes, method=st.sampled_from(list(PIL_FILTERS)), seed=st.integers(0, 999))
+def test_antialias_equals_pillow_exactly(ih, iw, oh, ow, method, seed):
+    img = _img(seed, ih, iw)
+    b = get_backend()
+    generic = _resize_generic(b, img, (oh, ow), method=method, antialias=True, coordinate_mode="half_pixel",
+                              nearest_mode=None, cubic_a=None, integer=True)
+    np.testing.assert_array_equal(generic, _pil(img, (oh, ow), method))
+
+
+@pytest.mark.slow
+def test_antialias_equals_pillow_large_downscale():
+    # 1920x1080 -> 224 and -> 640x360: > 32 taps for bicubic (the chunked exact accumulation)
+    img = _img(7, 1080, 1920)
+    b = get_backend()
+    for size, method in (((224, 224), "bicubic"), ((360, 640), "bilinear"), ((17, 31), "bilinear")):
+        generic = _resize_generic(b, img, size, method=method, antialias=True, coordinate_mode="half_pixel",
+                                  nearest_mode=None, cubic_a=None, integer=True)
+        np.testing.assert_array_equal(generic, _pil(img, size, method))
+
+
+@given(ih=sizes, iw=sizes, oh=sizes, ow=sizes, seed=st.integers(0, 999),
+       method=st.sampled_from(["bilinear", "nearest", "bicubic", "area"]))
+def test_no_antialias_matches_opencv_within_one_level(ih, iw, oh, ow, seed, method):
+    img = _img(seed, ih, iw)
+    flag = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC,
+            "area": cv2.INTER_AREA}[method]
+    expected = cv2.resize(img, (ow, oh), interpolation=flag).reshape(oh, ow, 3)
+    mode = "asymmetric" if method == "nearest" else "half_pixel"
+    out = mq.vision.resize(img, (oh, ow), method=method, antialias=False, coordinate_mode=mode)
+    diff = np.abs(out.astype(int) - expected.astype(int)).max()
+    if method == "nearest":
+        assert diff == 0  # floor(dx · (1 / (out / in))) exactly as OpenCV
+    else:
+        assert diff <= 1
+
+
+def _ort_resize(x, size, mode, ctm, nearest_mode="round_prefer_floor", cubic_a=-0.75):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode=mode, coordinate_transformation_mode=ctm,
+                            nearest_mode=nearest_mode, cubic_coeff_a=cubic_a)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 1, *size])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    _ = onnx
+    return sess.run(None, {"x": x})[0]
+
+
+@settings(max_examples=25)
+@given(ih=st.integers(2, 20), iw=st.integers(2, 20), oh=st.integers(2, 20), ow=st.integers(2, 20),
+       case=st.sampled_from([("linear", "half_pixel", "bilinear"), ("linear", "asymmetric", "bilinear"),
+                             ("linear", "align_corners", "bilinear"), ("nearest", "asymmetric", "nearest"),
+                             ("cubic", "half_pixel", "bicubic"), ("cubic", "asymmetric", "bicubic")]),
+       seed=st.integers(0, 999))
+def test_float_sampling_matches_onnxruntime_resize(ih, iw, oh, ow, case, seed):
+    mode, ctm, method = case
+    x = np.random.default_rng(seed).random((1, 1, ih, iw), dtype=np.float32)
+    nm = "floor" if method == "nearest" else "round_prefer_floor"
+    expected = _ort_resize(x, (oh, ow), mode, ctm, nearest_mode=nm)[0, 0]
+    out = mq.vision.resize(x[0, 0][..., None], (oh, ow), method=method, antialias=False, coordinate_mode=ctm,
+                           nearest_mode=None if method != "nearest" else "floor")[..., 0]
+    if method == "nearest":
+        # onnxruntime divides in float32 (x / float32(out / in)); where that lands 1 ulp below an integer its index is
+        # one lower than OpenCV's float64 floor(x · (1 / (out / in))) that we reproduce. Compare where both agree.
+        def same(o, i):
+            d = np.arange(o)
+            return np.floor(d.astype(np.float32) / np.float32(o / i)) == np.floor(d * (1.0 / (o / i)))
+        keep = np.outer(same(oh, ih), same(ow, iw))
+        np.testing.assert_array_equal(out[keep], expected[keep])
+        return
+    # float32 sums of 2-4 taps in a different order: a few ulps
+    np.testing.assert_allclose(out, expected, rtol=0, atol=2e-6)
+
+
+@settings(max_examples=25)
+@given(h=st.integers(4, 120), w=st.integers(4, 120), out=st.sampled_from([128, 192, 64]), seed=st.integers(0, 999))
+def test_mediapipe_warp_matches_opencv_warp_affine(h, w, out, seed):
+    """MediaPipe's OpenCV converter = cv2.warpPerspective(INTER_LINEAR, BORDER_CONSTANT 0) of the padded ROI."""
+    img = _img(seed, h, w)
+    x0, y0, rw, rh = _mediapipe_roi(h, w, out, out)
+    src = np.float32([[x0, y0 + rh], [x0, y0], [x0 + rw, y0], [x0 + rw, y0 + rh]])
+    dst = np.float32([[0, out], [0, 0], [out, 0], [out, out]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    expected = cv2.warpPerspective(img, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                   borderValue=0)
+    # OpenCV 5.0 samples at exact coordinates; MediaPipe's OpenCV 4 rounds them to 1/32 (see test_fit.py)
+    got = apply_tables(img, _warp_table(h, out, y0, rh, None), _warp_table(w, out, x0, rw, None))
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("shape", [(427, 640), (1080, 1920), (500, 333), (640, 640), (1, 1), (2000, 13)])
+def test_letterbox_pixels_match_ultralytics_recipe(shape):
+    """Ultralytics LetterBox = cv2.resize INTER_LINEAR + cv2.copyMakeBorder(114): same sizes, pixels within 1."""
+    from tests.reference.vision_oracle import ultralytics_letterbox_params
+
+    img = _img(3, *shape)
+    _, (nw, nh), top, bottom, left, right = ultralytics_letterbox_params(shape)
+    r = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != shape else img
+    expected = cv2.copyMakeBorder(r.reshape(nh, nw, 3), top, bottom, left, right, cv2.BORDER_CONSTANT,
+                                  value=(114, 114, 114))
+    out, t = mq.vision.letterbox(img)
+    assert out.shape == expected.shape == (640, 640, 3)
+    assert t.pad == (top, bottom, left, right)
+    assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1

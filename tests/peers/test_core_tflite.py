@@ -167,3 +167,128 @@ def test_documented_differences() -> None:
     assert ref[1] == -128  # reference kernel: +inf -> (int32)inf is UB; INT_MIN + zp clamps to qmin on x86
     for profile in ("tflite", "tflite_reference"):
         assert mq.quantize(x, 0.5, 3, "int8", profile=profile).tolist() == [-128, 127, -128, 5]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# qparams: the TFLite post-training quantizer itself (ai-edge-litert's CalibrationWrapper: calibrate a float
+# FULLY_CONNECTED model on data, QuantizeModel, read the qparams back from the quantized flatbuffer).
+def _fc_model(w: np.ndarray) -> bytes:
+    n_out, n_in = w.shape
+    m = S.ModelT()
+    m.version = 3
+    oc = S.OperatorCodeT()
+    oc.builtinCode = S.BuiltinOperator.FULLY_CONNECTED
+    oc.deprecatedBuiltinCode = S.BuiltinOperator.FULLY_CONNECTED
+    oc.version = 1
+    m.operatorCodes = [oc]
+
+    def buf(a=None):
+        b = S.BufferT()
+        if a is not None:
+            b.data = list(np.ascontiguousarray(a).view(np.uint8).reshape(-1))
+        return b
+
+    m.buffers = [buf(), buf(), buf(w), buf(np.zeros(n_out, np.float32)), buf()]
+
+    def tensor(shape, buffer, name):
+        tt = S.TensorT()
+        tt.shape = list(shape)
+        tt.type = S.TensorType.FLOAT32
+        tt.buffer = buffer
+        tt.name = name
+        return tt
+
+    sg = S.SubGraphT()
+    sg.tensors = [
+        tensor([1, n_in], 1, b"x"),
+        tensor([n_out, n_in], 2, b"w"),
+        tensor([n_out], 3, b"b"),
+        tensor([1, n_out], 4, b"y"),
+    ]
+    op = S.OperatorT()
+    op.opcodeIndex = 0
+    op.inputs = [0, 1, 2]
+    op.outputs = [3]
+    op.builtinOptionsType = S.BuiltinOptions.FullyConnectedOptions
+    op.builtinOptions = S.FullyConnectedOptionsT()
+    sg.inputs = [0]
+    sg.outputs = [3]
+    sg.operators = [op]
+    sg.name = b"main"
+    m.subgraphs = [sg]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _calibrate(w: np.ndarray, batches: list[np.ndarray], act=np.int8) -> dict:
+    cw = pytest.importorskip("ai_edge_litert._pywrap_tensorflow_lite_calibration_wrapper")
+    c = cw.CalibrationWrapper(_fc_model(w), [], [])
+    c.Prepare([list(batches[0].shape)])
+    for bt in batches:
+        c.FeedTensor([bt])
+    f32, i32 = np.dtype(np.float32).num, np.dtype(np.int32 if act == np.int8 else np.int64).num
+    out = bytes(c.QuantizeModel(f32, f32, False, np.dtype(act).num, i32, False, False))
+    model = S.ModelT.InitFromPackedBuf(out, 0)
+    return {t.name.decode(): t.quantization for t in model.subgraphs[0].tensors if t.quantization is not None}
+
+
+def _tflite_batches(rng, kind: int) -> list[np.ndarray]:
+    n = 6
+    sc = 10.0 ** rng.uniform(-3, 3)
+    if kind == 0:  # both signs
+        return [(rng.standard_normal((1, n)) * sc).astype(np.float32) for _ in range(3)]
+    if kind == 1:  # all positive (zero nudged to qmin)
+        return [(np.abs(rng.standard_normal((1, n))) * sc + sc).astype(np.float32) for _ in range(3)]
+    if kind == 2:  # all negative (zero nudged to qmax)
+        return [(-np.abs(rng.standard_normal((1, n))) * sc - sc).astype(np.float32) for _ in range(3)]
+    return [(rng.standard_normal((1, n)) * sc + rng.uniform(-1, 1) * sc).astype(np.float32) for _ in range(3)]
+
+
+def test_converter_activation_and_weight_qparams(backend: str) -> None:
+    rng = np.random.default_rng(61)
+    for trial in range(24):
+        w = (rng.standard_normal((4, 6)) * 10.0 ** rng.uniform(-3, 1)).astype(np.float32)
+        if trial % 5 == 0:
+            w[1] = 0.0  # an all-zero output channel
+        batches = _tflite_batches(rng, trial % 4)
+        qp = _calibrate(w, batches)
+        for name in ("x_int8", "y_int8"):  # activations: asymmetric int8, zero point nudged
+            t = qp[name]
+            p = mq.quant.primitives.qparams_from_minmax(
+                as_backend(t.min, backend), as_backend(t.max, backend), "int8", profile="tflite"
+            )
+            assert_equal(p.scale, t.scale.astype(np.float32), backend=backend, msg=f"{name} scale")
+            assert_equal(p.zero_point, t.zeroPoint.astype(np.int32), backend=backend, msg=f"{name} zp")
+        x = np.concatenate(batches)
+        px = mq.choose_qparams(as_backend(x, backend), "int8", profile="tflite")
+        assert_equal(px.scale, np.float32(qp["x_int8"].scale[0]), check_dtype=False)
+        # weights: symmetric, narrow range, per output channel (axis 0); an all-zero channel: TFLite stores
+        # scale 0, mlxquant gives the usable 1.0 (documented)
+        pw = mq.choose_qparams(as_backend(w, backend), "int8", symmetric=True, axis=0, profile="tflite")
+        want = qp["w"].scale.astype(np.float32)
+        want = np.where(want == 0, np.float32(1.0), want)
+        assert_equal(pw.scale, want, backend=backend, msg="weight scales")
+        assert not np.any(mq.to_numpy(pw.zero_point))
+
+
+def test_converter_16x8_activation_qparams(backend: str) -> None:
+    """16x8 mode: int16 activations are symmetric, zero point 0, scale amax/32767."""
+    rng = np.random.default_rng(67)
+    checked = 0
+    for trial in range(8):
+        w = (rng.standard_normal((3, 6))).astype(np.float32)
+        batches = _tflite_batches(rng, trial % 4)
+        try:
+            qp = _calibrate(w, batches, act=np.int16)
+        except Exception as e:  # pragma: no cover - depends on the LiteRT build
+            pytest.fail(f"LiteRT's quantizer rejected 16x8 mode: {e}")
+        for name, t in qp.items():
+            if name.endswith("int16") and t.min is not None:
+                p = mq.quant.primitives.qparams_from_minmax(
+                    as_backend(t.min, backend), as_backend(t.max, backend), "int16", symmetric=True, profile="tflite"
+                )
+                assert_equal(p.scale, t.scale.astype(np.float32), backend=backend, msg=name)
+                assert int(np.asarray(t.zeroPoint)[0]) == 0
+                checked += 1
+    assert checked == 16

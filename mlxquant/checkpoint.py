@@ -36,7 +36,6 @@ from .checkpoint_io import (
     checkpoint_files,
     float32_to_bf16_bits,
     list_tensors,
-    read_tensor,
 )
 from .quant.formats import MLX_MODES
 
@@ -58,6 +57,9 @@ RECIPES = {"mixed_2_6": (2, 6), "mixed_3_4": (3, 4), "mixed_3_6": (3, 6), "mixed
 CHECKPOINT_WIDTH_POLICIES = ("error", "skip", "fallback")
 
 _WEIGHT_FILE = "model.safetensors"
+# Rows are read and quantized in chunks of about this many bytes: peak memory is a few chunks plus the (small)
+# packed outputs of the largest tensor, not a few copies of the largest tensor.
+_CHUNK_BYTES = 16 << 20
 _REPORT_FILE = "quantize_report.json"
 _NORM = re.compile(r"(^|[._])(norm|layernorm|rmsnorm|ln_f|ln_\d+|ln)([._]|$)|norm", re.IGNORECASE)
 _EMBED = re.compile(r"(embed|(^|\.)wte$|(^|\.)wpe$)", re.IGNORECASE)
@@ -319,44 +321,61 @@ def _pick_backend(backend: str) -> str:
         return "numpy"
 
 
-def _quantize_one(p: TensorPlan, w32: np.ndarray, backend: str) -> tuple[list[Any], float, float]:
-    """Quantize float32 weights (exact widening of the source dtype); returns outputs, SQNR dB, max |error|."""
+def _quantize_one(p: TensorPlan, w32: np.ndarray, backend: str) -> tuple[list[Any], float, float, float]:
+    """Quantize float32 rows (an exact widening of the source dtype).
+
+    Returns the outputs (NumPy: uint32 codes, scales, [biases]; bfloat16 as uint16 bits), Σw², Σ(w - ŵ)² and
+    max |w - ŵ| of these rows (the error is measured against the float32 dequantization).
+    """
     from .quant.formats.mlx import mlx_dequantize, mlx_quantize
 
     if backend == "mlx":
         import mlx.core as mx
 
-        src = mx.array(w32)
-        if p.dtype in ("float16", "bfloat16"):
-            src = src.astype(getattr(mx, p.dtype))  # exact: the values came from this dtype
+        x = mx.array(w32)
+        src = x.astype(getattr(mx, p.dtype)) if p.dtype in ("float16", "bfloat16") else x  # exact
         wq, scales, biases = mlx_quantize(src, p.group_size, p.bits, p.mode)
-        wh = mlx_dequantize(wq, scales, biases, p.group_size, p.bits, p.mode, dtype="float32")
-        err = mx.abs(wh - mx.array(w32))
-        num = float(mx.sum(mx.square(mx.array(w32))).item())
+        f32 = {"scales": scales.astype(mx.float32) if p.mode == "affine" else scales,
+               "biases": biases.astype(mx.float32) if biases is not None else None}
+        wh = mlx_dequantize(wq, f32["scales"], f32["biases"], p.group_size, p.bits, p.mode, dtype="float32")
+        err = mx.abs(wh - x)
+        num = float(mx.sum(mx.square(x)).item())
         den = float(mx.sum(mx.square(err)).item())
         max_err = float(mx.max(err).item()) if err.size else 0.0
-        outs = [np.array(wq), scales if scales is None else _mx_out(scales)]
-        if biases is not None:
-            outs.append(_mx_out(biases))
-    else:
-        if p.mode != "affine" and p.dtype in ("float16", "bfloat16"):
-            src = w32.astype(np.float16) if p.dtype == "float16" else None
-            if src is None:
-                raise InvalidArgumentError(
-                    f"mode {p.mode!r} on bfloat16 weights computes its scales in bfloat16: use backend 'mlx'"
-                )
-        else:
-            src = w32.astype(np.float16) if p.dtype == "float16" else w32
-        wq, scales, biases = mlx_quantize(src, p.group_size, p.bits, p.mode)
-        wh = mlx_dequantize(wq, scales, biases, p.group_size, p.bits, p.mode, dtype="float32")
-        wh = np.asarray(wh, dtype=np.float32)
-        diff = (wh - w32).astype(np.float64)
-        num = float(np.sum(np.square(w32, dtype=np.float64)))
-        den = float(np.sum(np.square(diff)))
-        max_err = float(np.max(np.abs(diff))) if diff.size else 0.0
-        outs = [wq, _np_out(scales, p.dtype)]
-        if biases is not None:
-            outs.append(_np_out(biases, p.dtype))
+        outs = [np.array(wq), _mx_out(scales)] + ([_mx_out(biases)] if biases is not None else [])
+        return outs, num, den, max_err
+    if p.mode != "affine" and p.dtype == "bfloat16":
+        raise InvalidArgumentError(
+            f"mode {p.mode!r} on bfloat16 weights computes its scales in bfloat16: use backend 'mlx' (or 'auto')"
+        )
+    src = w32.astype(np.float16) if p.dtype == "float16" else w32
+    wq, scales, biases = mlx_quantize(src, p.group_size, p.bits, p.mode)
+    s32 = scales.astype(np.float32) if p.mode == "affine" else scales
+    b32 = biases.astype(np.float32) if biases is not None else None
+    wh = np.asarray(mlx_dequantize(wq, s32, b32, p.group_size, p.bits, p.mode, dtype="float32"), dtype=np.float32)
+    np.subtract(wh, w32, out=wh)
+    num = float(np.einsum("ij,ij->", w32, w32, dtype=np.float64)) if w32.size else 0.0
+    den = float(np.einsum("ij,ij->", wh, wh, dtype=np.float64)) if wh.size else 0.0
+    max_err = float(np.max(np.abs(wh))) if wh.size else 0.0
+    outs = [wq, _np_out(scales, p.dtype)] + ([_np_out(biases, p.dtype)] if biases is not None else [])
+    return outs, num, den, max_err
+
+
+def _quantize_streamed(p: TensorPlan, info: TensorInfo, backend: str, chunk_bytes: int) -> tuple[list, float, float]:
+    """Quantize one tensor chunk by chunk of rows; returns the outputs (shaped as planned), SQNR dB, max |error|."""
+    from .checkpoint_io import iter_row_chunks
+
+    parts: list[list[np.ndarray]] = []
+    num = den = 0.0
+    max_err = 0.0
+    for rows in iter_row_chunks(info, chunk_bytes):
+        outs, n_, d_, m_ = _quantize_one(p, np.ascontiguousarray(rows, dtype=np.float32), backend)
+        parts.append(outs)
+        num, den, max_err = num + n_, den + d_, max(max_err, m_)
+    outs = []
+    for k, (_, _, shape) in enumerate(p.outputs):
+        arr = np.concatenate([c[k] for c in parts], axis=0) if len(parts) > 1 else parts[0][k]
+        outs.append(arr.reshape(shape))
     sqnr = float("inf") if den == 0 else (10 * math.log10(num / den) if num > 0 else float("-inf"))
     return outs, sqnr, max_err
 
@@ -454,7 +473,7 @@ def quantize_checkpoint(
     """
     from ._io import atomic_dir
     from ._progress import progress as progress_bar
-    from .checkpoint_io import SafetensorsWriter
+    from .checkpoint_io import SafetensorsWriter, iter_row_chunks
 
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.exists() and not force:
@@ -493,6 +512,7 @@ def quantize_checkpoint(
     config["quantization_config"] = quant  # mlx-lm writes both keys
 
     rows: list[dict[str, Any]] = []
+    infos = {t.name: t for t in list_tensors(src_p)}
     t0 = time.perf_counter()
     with atomic_dir(dst_p, force=force) as tmp:
         umask = os.umask(0)
@@ -505,13 +525,11 @@ def quantize_checkpoint(
                                        "bits": p.bits, "group_size": p.group_size, "mode": p.mode,
                                        "sqnr_db": None, "max_abs_err": None, "bytes_in": p.bytes_in,
                                        "bytes_out": p.bytes_out, "reason": p.reason}
+                info = infos[p.name]
                 if p.action == "keep":
-                    writer.write(p.name, read_tensor(src_p, p.name, raw=True) if p.dtype == "bfloat16"
-                                 else read_tensor(src_p, p.name))
+                    writer.write_chunks(p.name, iter_row_chunks(info, _CHUNK_BYTES, raw=True))
                 else:
-                    w32 = np.asarray(read_tensor(src_p, p.name), dtype=np.float32)
-                    outs, sqnr, max_err = _quantize_one(p, w32, be)
-                    del w32
+                    outs, sqnr, max_err = _quantize_streamed(p, info, be, _CHUNK_BYTES)
                     for (out_name, _, _), arr in zip(p.outputs, outs, strict=True):
                         writer.write(out_name, arr)
                     del outs

@@ -41,6 +41,7 @@ __all__ = [
     "bf16_bits_to_float32",
     "checkpoint_files",
     "float32_to_bf16_bits",
+    "iter_row_chunks",
     "iter_tensors",
     "list_tensors",
     "read_tensor",
@@ -307,6 +308,45 @@ def _read_info(t: TensorInfo, raw: bool) -> np.ndarray:
     return a
 
 
+def iter_row_chunks(t: TensorInfo, max_bytes: int = 32 << 20, *, raw: bool = False) -> Iterator[np.ndarray]:
+    """Read one tensor in chunks of whole rows (the last axis), each at most ``max_bytes`` of storage (≥ one row).
+
+    Each chunk is a fresh 2-D array ``(rows, shape[-1])`` read with ordinary file reads (no memory map, so the
+    resident memory of a streaming job stays at one chunk); bfloat16 becomes float32 unless ``raw``. A 0-d or 1-D
+    tensor is one row; ``.npz`` members are read whole and then sliced.
+
+    Raises:
+        ModelFormatError: unreadable or truncated file, a dtype mlxquant cannot read.
+    """
+    if t.dtype not in _STORAGE:
+        _read_info(t, raw)  # raises the unknown-dtype error
+    width = t.shape[-1] if t.shape else 1
+    nrows = t.size // width if width else 0
+    storage = _STORAGE[t.dtype]
+    step = max(1, max_bytes // max(1, width * storage.itemsize))
+    if t.offset < 0 or width == 0 or nrows == 0:
+        a = np.asarray(_read_info(t, raw)).reshape(nrows, width)
+        for r0 in range(0, max(nrows, 1), step):
+            yield a[r0 : r0 + step]
+        return
+    try:
+        with open(t.file, "rb") as f:
+            f.seek(t.offset)
+            for r0 in range(0, nrows, step):
+                count = min(step, nrows - r0) * width
+                a = np.fromfile(f, dtype=storage, count=count)
+                if a.size != count:
+                    raise ModelFormatError(f"{t.file!r} is truncated inside tensor {t.name!r}")
+                a = a.reshape(-1, width)
+                if t.dtype == "bfloat16" and not raw:
+                    a = bf16_bits_to_float32(a)
+                elif not storage.isnative:
+                    a = a.astype(storage.newbyteorder("="))
+                yield a
+    except OSError as e:
+        raise ModelFormatError(f"cannot read tensor {t.name!r} from {t.file!r}: {e}") from None
+
+
 def read_tensor(path: str | os.PathLike[str], name: str, *, raw: bool = False) -> np.ndarray:
     """Read one tensor of a checkpoint.
 
@@ -445,6 +485,27 @@ class SafetensorsWriter:
             raise InvalidArgumentError(f"tensor {name!r} was declared with shape {shape}, got {tuple(a.shape)}")
         if n:
             self._f.write(memoryview(a.reshape(-1)).cast("B"))
+        self._next += 1
+
+    def write_chunks(self, name: str, chunks: Iterable[Any]) -> None:
+        """Write the next declared tensor from consecutive row-major pieces (their bytes must add up exactly)."""
+        if self._next >= len(self._order):
+            raise InvalidArgumentError(f"tensor {name!r} was not declared (all declared tensors are written)")
+        want_name, dtype, _, n = self._order[self._next]
+        if name != want_name:
+            raise InvalidArgumentError(
+                f"tensors must be written in declared order: expected {want_name!r}, got {name!r}"
+            )
+        done = 0
+        for c in chunks:
+            a, got = _as_numpy_for_write(c)
+            if got != dtype and not (dtype == "bfloat16" and got == "uint16"):
+                raise InputTypeError(f"tensor {name!r} was declared {dtype}, got {got}")
+            if a.size:
+                self._f.write(memoryview(a.reshape(-1)).cast("B"))
+            done += a.nbytes
+        if done != n:
+            raise InvalidArgumentError(f"tensor {name!r} needs {n} bytes, {done} were written")
         self._next += 1
 
     def close(self) -> None:

@@ -218,7 +218,11 @@ def test_fake_quantize_per_tensor_values_and_grad(backend: str, dtype: str) -> N
                 import mlx.core as mx
 
                 gm = mx.array(g)
-                grad = mx.grad(lambda v: (mq.fake_quantize(v, np.float32(s), zp, dtype, profile="torch") * gm).sum())
+                grad = mx.grad(
+                    lambda v, s=s, zp=zp, gm=gm: (
+                        mq.fake_quantize(v, np.float32(s), zp, dtype, profile="torch") * gm
+                    ).sum()
+                )
                 assert_equal(grad(mx.array(x)), xt.grad.numpy(), msg=f"grad s={s} zp={zp}")
             mask = mq.quant.primitives.fake_quantize_mask(
                 as_backend(x, backend), np.float32(s), zp, dtype, profile="torch"
@@ -250,7 +254,9 @@ def test_fake_quantize_per_channel_values_and_grad(backend: str, axis: int) -> N
             import mlx.core as mx
 
             gm = mx.array(g)
-            grad = mx.grad(lambda v: (mq.fake_quantize(v, s, zp, "int8", axis=axis, profile="torch") * gm).sum())
+            grad = mx.grad(
+                lambda v, s=s, zp=zp, gm=gm: (mq.fake_quantize(v, s, zp, "int8", axis=axis, profile="torch") * gm).sum()
+            )
             assert_equal(grad(mx.array(x)), xt.grad.numpy())
 
 

@@ -13,6 +13,7 @@ same machine measured in the same run):
 Run from the repository root: ``python benchmarks/bench_packing.py [--quick] [--ckpt-gb 1.0]``.
 """
 
+# ruff: noqa: B023  (every lambda is timed and discarded inside its own loop iteration)
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Bench, memcpy_baseline, mlx_sync, time_fn  # noqa: E402
+from _common import Bench, memcpy_baseline, mlx_sync, time_fn
 
-import mlxquant as mq  # noqa: E402
+import mlxquant as mq
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -130,7 +131,8 @@ def main() -> None:
         grp = f"affine {bits}-bit g64 {n}x{n}"
         bench.add(f"mx.quantize {bits}b", time_fn(lambda: mx.quantize(wm, group_size=64, bits=bits), sync=mlx_sync,
                                                   **kw), moved_q, group=grp)
-        bench.add(f"mlx_quantize {bits}b numpy", time_fn(lambda: mq.mlx_quantize(w, 64, bits), **kw), moved_q, group=grp)
+        bench.add(f"mlx_quantize {bits}b numpy", time_fn(lambda: mq.mlx_quantize(w, 64, bits), **kw), moved_q,
+                  group=grp)
         bench.add(f"mlx_quantize {bits}b mlx generic", time_fn(lambda: mq.mlx_quantize(wm, 64, bits, impl="generic"),
                                                                sync=mlx_sync, **kw), moved_q, group=grp)
         bench.add(f"mlx_quantize {bits}b mlx auto", time_fn(lambda: mq.mlx_quantize(wm, 64, bits), sync=mlx_sync,

@@ -25,6 +25,7 @@ from _common import Bench, memcpy_baseline, time_fn
 
 import mlxquant as mq
 from mlxquant.commands.demo import DEMO_IMAGES, DETECTOR_QUANT_NODES, _data_path
+from mlxquant.runtimes import ort_quantize_static
 
 CONF, IOU = 0.4, 0.45
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         qmodel = Path(tmp) / "colour_detector.int8.onnx"
         calib, _ = hand_preprocess(images[:4])
-        mq.runtimes.ort_quantize_static(model, qmodel, list(calib), nodes=DETECTOR_QUANT_NODES)
+        ort_quantize_static(model, qmodel, list(calib), nodes=DETECTOR_QUANT_NODES)
         rows = []
         for label, path in (("float32", model), ("int8", qmodel)):
             det = mq.pipeline.Detector(path, decode={"conf": CONF, "iou": IOU})

@@ -11,6 +11,7 @@ dequantize the output with *its own* parameters, decode. The model is a small in
 from _models import build, photo
 
 import mlxquant as mq
+from mlxquant.runtimes import load_runtime
 
 models = build()
 tflite = models / "colour_classifier_int8.tflite"
@@ -29,7 +30,7 @@ x = mq.quantize(batch.tensor, in_scale, in_zp, dtype=inp.dtype, profile="tflite"
 print(f"input: {inp.dtype} {list(x.shape)}, scale {in_scale:.6g}, zero point {in_zp}")
 
 # 3. Run with LiteRT
-runtime = mq.runtimes.load_runtime(tflite)
+runtime = load_runtime(tflite)
 (y,) = runtime.run(x)
 
 # 4. Dequantize the output with its own parameters, then decode

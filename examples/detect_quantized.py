@@ -13,6 +13,7 @@ from pathlib import Path
 from _models import photo
 
 import mlxquant as mq
+from mlxquant.runtimes import load_runtime, ort_quantize_static
 
 model = photo("colour_detector.onnx")  # shipped in mlxquant/data
 photos = [photo("astronaut.jpg"), photo("coffee.jpg"), photo("chelsea.jpg")]
@@ -26,11 +27,11 @@ batch = mq.vision.preprocess([str(p) for p in photos], size=(256, 256), strategy
 from mlxquant.commands.demo import DETECTOR_QUANT_NODES  # noqa: E402 - which nodes of this model get int8
 
 int8_model = Path(tempfile.mkdtemp()) / "colour_detector.int8.onnx"
-mq.runtimes.ort_quantize_static(model, int8_model, list(batch.tensor), nodes=DETECTOR_QUANT_NODES)
+ort_quantize_static(model, int8_model, list(batch.tensor), nodes=DETECTOR_QUANT_NODES)
 print(mq.inspect_model(int8_model).table())
 
 # Run, decode (per-class NMS), and map every box back through its own letterbox transform
-(output,) = mq.runtimes.load_runtime(int8_model).run(batch.tensor)
+(output,) = load_runtime(int8_model).run(batch.tensor)
 labels = mq.inspect_model(model).labels
 detections = mq.decode.yolo(output, conf=0.4, iou=0.45, labels=labels)
 for p, det, transform in zip(photos, detections, batch.transforms, strict=True):

@@ -11,10 +11,11 @@ from _models import build, photo
 from PIL import Image
 
 import mlxquant as mq
+from mlxquant.runtimes import ort_quantize_static
 
 models = build()
 float_model = models / "colour_segmenter.onnx"
-int8_model = mq.runtimes.ort_quantize_static(
+int8_model = ort_quantize_static(
     float_model, models / "colour_segmenter.int8.onnx",
     list(mq.vision.preprocess([str(photo(n)) for n in ("astronaut.jpg", "coffee.jpg", "chelsea.jpg")],
                               size=(128, 128), layout="nchw", normalization="scale", dtype="float32").tensor))

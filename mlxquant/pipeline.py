@@ -67,6 +67,9 @@ def input_layout(spec: TensorSpec) -> tuple[str, tuple[int, int] | None]:
 
 #: Resize strategy per task when no preset says otherwise.
 TASK_STRATEGY = {"classify": "stretch", "detect": "letterbox", "segment": "stretch"}
+#: The vision preset each task starts from when the caller names none (its fields not set below are kept: e.g. the
+#: YOLO preset's grey 114 letterbox padding).
+TASK_PRESET = {"classify": "onnx", "detect": "yolo", "segment": "onnx"}
 
 
 def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str | None = None,
@@ -80,8 +83,9 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
         overrides: the caller's options, applied last.
 
     Returns:
-        A dict with ``size``, ``layout``, ``dtype`` (and ``strategy``/``normalization`` without a preset, ``quant``
-        for integer inputs), plus the overrides.
+        The keyword arguments of ``mq.vision.preprocess``: ``preset`` (the caller's, else :data:`TASK_PRESET`),
+        ``size``, ``layout``, ``dtype`` (and ``strategy``/``normalization`` without a preset, ``quant`` for integer
+        inputs), plus the overrides.
 
     Raises:
         InvalidArgumentError: dynamic height/width without a ``size`` override; per-axis input quantization.
@@ -100,7 +104,7 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
     from ._checks import check_choice
 
     check_choice("task", task, tuple(TASK_STRATEGY))
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = {"preset": preset if preset is not None else TASK_PRESET[task]}
     if preset is None:
         opts["strategy"] = TASK_STRATEGY[task]
         opts["normalization"] = "scale"  # [0, 1]; float models with other statistics need a preset or override
@@ -179,10 +183,7 @@ class Pipeline:
         """``mq.vision.preprocess`` with the derived options: a ``Batch`` (``.tensor``, ``.transforms``)."""
         from . import vision
 
-        kw = dict(self.preprocess_options)
-        if self.preset is not None:
-            kw["preset"] = self.preset
-        return vision.preprocess(images, **kw)
+        return vision.preprocess(images, **self.preprocess_options)
 
     def infer(self, tensor: Any) -> list[np.ndarray]:
         """Run the model on a preprocessed batch tensor; returns its outputs (NumPy)."""
@@ -279,13 +280,32 @@ class Segmenter(Pipeline):
             opts["layout"] = "nchw" if input_layout(self.input)[0] == "nchw" else "nhwc"
         if quant is not None:
             opts["quant"] = quant
+        size = tuple(self.preprocess_options["size"])
         res = []
         for i, t in enumerate(transforms):
             seg = dec.segmentation(y[i:i + 1], **opts)
             if isinstance(seg, (list, tuple)):
                 seg = seg[0]
-            res.append(seg.resize_to_original(t))
+            res.append(_upsample_segmentation(seg, size).resize_to_original(t))
         return res
+
+
+def _nearest_index(n_out: int, n_in: int) -> np.ndarray:
+    # nearest neighbour with half-pixel centres: src = floor((dst + 0.5) · in / out), clamped (REFERENCE §9)
+    return np.minimum(((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64), n_in - 1)
+
+
+def _upsample_segmentation(seg: Any, size: tuple[int, int]) -> Any:
+    """A segmentation at the model's output resolution brought to the model's input size (nearest neighbour), so
+    that the preprocessing transform maps it back to the original image."""
+    from ._backend import to_numpy
+
+    mask = to_numpy(seg.mask)
+    if mask.shape[-2:] == size:
+        return seg
+    ys, xs = _nearest_index(size[0], mask.shape[-2]), _nearest_index(size[1], mask.shape[-1])
+    conf = None if seg.confidence is None else to_numpy(seg.confidence)[..., ys[:, None], xs[None, :]]
+    return type(seg)(mask[..., ys[:, None], xs[None, :]], conf, seg.labels, seg.num_classes)
 
 
 # -------------------------------------------------------------------------------------------- comparisons

@@ -243,10 +243,20 @@ def ort_quantize_static(float_model: str | os.PathLike[str], out_path: str | os.
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._it, None)
 
+    import logging
+
     out = Path(out_path)
-    with atomic_path(out) as tmp:
-        quantize_static(str(float_model), str(tmp), _Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
-                        nodes_to_quantize=list(nodes) if nodes else None,
-                        op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=list(exclude))
+    previous = logging.root.manager.disable
+    # onnxruntime's quantizer logs "Please consider pre-processing before quantization" on the root logger at
+    # WARNING level on every call; it is advice for large models, not a problem of this call: silenced here only
+    logging.disable(logging.WARNING)
+    try:
+        with atomic_path(out) as tmp:
+            quantize_static(str(float_model), str(tmp), _Reader(), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
+                            nodes_to_quantize=list(nodes) if nodes else None,
+                            op_types_to_quantize=list(op_types) if op_types else None,
+                            nodes_to_exclude=list(exclude))
+    finally:
+        logging.disable(previous)
     return out

@@ -9,8 +9,9 @@ Models (``python tools/build_models.py [OUTDIR]`` writes them; ``OUTDIR`` defaul
 - ``colour_detector.onnx`` — a YOLOv8-style detector: input ``images`` float32 [B, 3, 256, 256] RGB in [0, 1]
   (NCHW), output ``output0`` float32 [B, 4 + 8, N] (cx, cy, w, h in input pixels, then 8 class scores). Each
   anchor is one (class, window) pair over sliding windows of 256, 128 and 64 pixels (stride half the window); its
-  score is the fraction of the window covered by that colour and its box spans the colour's mass inside the window
-  (centroid ± √3·σ, exact for a uniform blob). Shipped in ``mlxquant/data`` for ``mlxquant demo``.
+  score is √(fraction of the window covered by that colour) × (share of the colour's mass around the window that lies
+  inside it), and its box spans the colour's mass inside the window (centroid ± √3·σ, exact for a uniform blob).
+  Shipped in ``mlxquant/data`` for ``mlxquant demo`` (docs/spec/models.md §7).
 - ``colour_classifier.onnx`` — input [B, 3, 64, 64] float32 in [0, 1], output ``logits`` [B, 9]: the dominant
   colour of the image (softmax of 10 × the colour fractions).
 - ``colour_segmenter.onnx`` — input [B, 3, 128, 128], output ``logits`` [B, 9, 32, 32] (per 4×4 cell).
@@ -58,8 +59,8 @@ COLOUR_NAMES = list(PROTOTYPES)
 DETECTOR_LABELS = COLOUR_NAMES[:-1]
 DETECTOR_SIZE = 256
 #: Sharpness of the per-pixel colour softmax (logits = k·(2·x·p − |p|²), the negated squared distance up to a
-#: per-pixel constant); 12 makes clearly coloured pixels near one-hot while keeping mixed pixels soft.
-COLOUR_SHARPNESS = 12.0
+#: per-pixel constant); 20 makes clearly coloured pixels near one-hot (a grey pixel keeps < 2 % of green).
+COLOUR_SHARPNESS = 20.0
 OPSET = 17
 
 
@@ -120,6 +121,8 @@ def build_detector(size: int = DETECTOR_SIZE, windows: tuple[int, ...] = (256, 1
         _t("xs2", (coords**2).reshape(1, 1, 1, size)), _t("ys2", (coords**2).reshape(1, 1, size, 1)),
         _t("eps", np.array(1e-6, np.float32)),  # keeps the centroid finite where a colour is absent
         _t("twelve", np.array(12.0, np.float32)),  # uniform distribution: variance = width² / 12
+        _t("four", np.array(4.0, np.float32)),  # the 2K window holds 4× the K window's pixels
+        _t("one", np.array(1.0, np.float32)),
         _t("zero", np.array(0.0, np.float32)),
         _t("eye", np.eye(c, dtype=np.float32).reshape(1, c, c, 1)),
         _t("shape_bcn", np.array([0, c, -1], np.int64)),
@@ -141,6 +144,20 @@ def build_detector(size: int = DETECTOR_SIZE, windows: tuple[int, ...] = (256, 1
         pool = {"kernel_shape": [k, k], "strides": [s, s]}
         for src in ("p1", "px", "py", "pxx", "pyy"):
             nodes.append(helper.make_node("AveragePool", [src], [f"{src}_{k}"], name=f"pool_{src}_{k}", **pool))
+        # score = sqrt(fraction in the window) · completeness², completeness = the share of the colour's mass in the
+        # window and its ring (the centred 2K window, zero-padded) that lies inside the window, capped at 1; squared
+        # so that a window holding the whole blob beats a smaller one inside it by a clear margin
+        nodes += [
+            helper.make_node("AveragePool", ["p1"], [f"ring_{k}"], name=f"pool_ring_{k}", kernel_shape=[2 * k, 2 * k],
+                             strides=[s, s], pads=[s, s, s, s], count_include_pad=1),
+            helper.make_node("Mul", [f"ring_{k}", "four"], [f"ring4_{k}"], name=f"ring4_{k}"),
+            helper.make_node("Add", [f"ring4_{k}", "eps"], [f"ring4e_{k}"], name=f"ring4e_{k}"),
+            helper.make_node("Div", [f"p1_{k}", f"ring4e_{k}"], [f"compl0_{k}"], name=f"compl0_{k}"),
+            helper.make_node("Min", [f"compl0_{k}", "one"], [f"compl_{k}"], name=f"compl_{k}"),
+            helper.make_node("Sqrt", [f"p1_{k}"], [f"sqrt_f_{k}"], name=f"sqrt_f_{k}"),
+            helper.make_node("Mul", [f"compl_{k}", f"compl_{k}"], [f"compl2_{k}"], name=f"compl2_{k}"),
+            helper.make_node("Mul", [f"sqrt_f_{k}", f"compl2_{k}"], [f"score_{k}"], name=f"score_{k}"),
+        ]
         nodes += [
             helper.make_node("Add", [f"p1_{k}", "eps"], [f"m0_{k}"], name=f"m0_{k}"),
             helper.make_node("Div", [f"px_{k}", f"m0_{k}"], [f"cx_{k}"], name=f"cx_{k}"),
@@ -158,7 +175,7 @@ def build_detector(size: int = DETECTOR_SIZE, windows: tuple[int, ...] = (256, 1
             helper.make_node("Sqrt", [f"vx12_{k}"], [f"w_{k}"], name=f"w_{k}"),
             helper.make_node("Sqrt", [f"vy12_{k}"], [f"h_{k}"], name=f"h_{k}"),
         ]
-        for q, src in (("cx", f"cx_{k}"), ("cy", f"cy_{k}"), ("w", f"w_{k}"), ("h", f"h_{k}"), ("f", f"p1_{k}")):
+        for q, src in (("cx", f"cx_{k}"), ("cy", f"cy_{k}"), ("w", f"w_{k}"), ("h", f"h_{k}"), ("f", f"score_{k}")):
             nodes.append(helper.make_node("Reshape", [src, f"shape_flat_{k}"], [f"{q}_{k}_flat"], name=f"flat_{q}_{k}"))
             parts[q].append(f"{q}_{k}_flat")
     for q, names in parts.items():  # [B, C, Nw] over all windows
@@ -242,17 +259,21 @@ def build_classifier_u8io(size: int = 64):
 
 
 def calibration_images(n: int = 16, size: int = 64, seed: int = 0) -> np.ndarray:
-    """Deterministic NCHW float32 images in [0, 1]: rectangles of prototype colours on a noisy background."""
+    """Deterministic NCHW float32 images in [0, 1]: first one solid image per prototype colour (so that calibration
+    sees every class's full output range), then 1-3 rectangles of prototype colours on a solid background; every
+    other image carries Gaussian noise (σ 0.03)."""
     rng = np.random.default_rng(seed)
     protos = np.array(list(PROTOTYPES.values()), np.float32)
     out = np.empty((n, 3, size, size), np.float32)
     for i in range(n):
-        img = np.broadcast_to(protos[rng.integers(len(protos))][:, None, None], (3, size, size)).copy()
-        for _ in range(rng.integers(1, 4)):
+        solid = i < len(protos)
+        colour = protos[i] if solid else protos[rng.integers(len(protos))]
+        img = np.broadcast_to(colour[:, None, None], (3, size, size)).copy()
+        for _ in range(0 if solid else rng.integers(1, 4)):
             y0, x0 = rng.integers(0, size // 2, 2)
             h, w = rng.integers(size // 8, size // 2, 2)
             img[:, y0:y0 + h, x0:x0 + w] = protos[rng.integers(len(protos))][:, None, None]
-        img += rng.normal(0.0, 0.03, img.shape).astype(np.float32)
+        img += rng.normal(0.0, 0.03 * (i % 2), img.shape).astype(np.float32)
         out[i] = np.clip(img, 0.0, 1.0)
     return out
 

@@ -33,7 +33,7 @@ DEFAULT_OUT = "mlxquant-demo"
 #: deployed detectors keep their box decoding in float.
 DETECTOR_QUANT_NODES = ("colour_conv", "colour_softmax", "drop_other", "classes_as_batch",
                         *(f"pool_p1_{k}" for k in (256, 128, 64)), *(f"flat_f_{k}" for k in (256, 128, 64)))
-#: Confidence threshold of the demo: a window must be at least 40 % one colour.
+#: Confidence threshold of the demo (score = √fraction · completeness of a colour in a window, see the model docs).
 DEMO_CONF = 0.4
 
 
@@ -135,7 +135,8 @@ def demo(images: list[str] | None = None, out: str | Path = DEFAULT_OUT, *, conf
         info_q = inspect_model(qpath)
         n = len(paths)
         say(f"mlxquant demo: {n} photo{'s' * (n != 1)}, colour-region detector (YOLOv8-style output "
-            f"{list(fp.info.outputs[0].shape)}, {len(fp.info.labels or [])} colour classes), onnxruntime CPU")
+            f"[{', '.join(map(str, fp.info.outputs[0].shape))}], {len(fp.info.labels or [])} colour classes), "
+            "onnxruntime CPU")
         say(f"  preprocess  letterbox → {list(tensor.shape)} {tensor.dtype} "
             f"({fp.preprocess_options.get('layout')}, derived from the model input)")
         say(f"  quantize    int8 QDQ with onnxruntime quantize_static, per-channel, calibrated on the photos; "

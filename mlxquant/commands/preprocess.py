@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix != ".npz":
         raise InvalidArgumentError(f"output must be a .npz file, got {str(out)!r}")
     check_output_path(out, force=args.force)
-    kw: dict[str, object] = {}
+    kw: dict[str, object]
     if args.model:
         from ..models import inspect_model
         from ..pipeline import derive_preprocess
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         info = inspect_model(args.model)
         kw = derive_preprocess(info.inputs[0], task=args.task or guess_task(info))
     else:
-        kw["preset"] = args.preset
+        kw = {"preset": args.preset}
     if args.size:
         if len(args.size) not in (1, 2):
             raise InvalidArgumentError(f"--size takes N or H W, got {len(args.size)} numbers")

@@ -32,9 +32,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models")
     bm.main([str(out)])
     bm.quantize_onnx(out / "colour_classifier.onnx", out / "colour_classifier.int8.onnx",
-                     bm.calibration_images(8, 64), per_channel=True)
+                     bm.calibration_images(16, 64), per_channel=True)
     bm.quantize_onnx(out / "colour_segmenter.onnx", out / "colour_segmenter.int8.onnx",
-                     bm.calibration_images(8, 128), per_channel=True)
+                     bm.calibration_images(16, 128), per_channel=True)
     bm.quantize_onnx(out / "colour_detector.onnx", out / "colour_detector.int8.onnx",
-                     bm.calibration_images(8, 256), nodes=bm.DETECTOR_QUANT_NODES)
+                     bm.calibration_images(12, 256), nodes=bm.DETECTOR_QUANT_NODES)
     return out

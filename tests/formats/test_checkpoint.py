@@ -316,3 +316,18 @@ def test_cli(tmp_path, capsys):
     assert rc == 0 and not (tmp_path / "dry").exists() and "would be quantized" in capsys.readouterr().out
     rc = main(["quantize-weights", str(tmp_path / "nope"), str(tmp_path / "x")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_npz_input_and_progress_bar(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "w.npz", **{"a.weight": rng.standard_normal((16, 64)).astype(np.float32),
+                                    "a.bias": np.zeros(16, np.float32)})
+    rep = quantize_checkpoint(tmp_path / "w.npz", tmp_path / "out", backend="numpy", progress=True)
+    err = capsys.readouterr().err
+    assert "quantize-weights [" in err and "2/2" in err
+    assert [r["action"] for r in rep.rows] == ["quantize", "keep"]
+    wq = read_tensor(tmp_path / "out", "a.weight")
+    assert wq.dtype == np.uint32 and wq.shape == (16, 8)
+    from mlxquant import mlx_quantize
+
+    np.testing.assert_array_equal(wq, mlx_quantize(np.load(tmp_path / "w.npz")["a.weight"], 64, 4)[0])

@@ -199,7 +199,8 @@ def cast_output(x: Any, dtype: str, *, backend: str | None = None) -> Any:
         from ..quant.floats import to_bfloat16
 
         return to_bfloat16(x)
-    return b.astype(x, dtype)
+    with np.errstate(over="ignore"):  # float16 overflow is inf (IEEE, as torch / onnxruntime), not a warning
+        return b.astype(x, dtype)
 
 
 def _parse_quant(quant: Any) -> tuple[np.ndarray, np.ndarray, str]:

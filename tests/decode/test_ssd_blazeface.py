@@ -109,3 +109,21 @@ def test_blazeface_errors():
         mq.decode.blazeface(np.zeros((1, 2304, 16), np.float32), np.zeros((1, 2304, 1), np.float32))
     with pytest.raises(mq.InvalidArgumentError, match="valid values are: short, full"):
         mq.decode.blazeface(np.zeros((1, 896, 16), np.float32), np.zeros((1, 896, 1), np.float32), "long")
+
+
+def test_blazeface_score_clipping_and_threshold():
+    from mlxquant.decode.blazeface import decode_blazeface_raw
+
+    anc = mq.decode.ssd_anchors("blazeface_short")[:3]
+    raw = np.zeros((3, 16), np.float32)
+    _, _, p = decode_blazeface_raw(raw, np.array([-150.0, 150.0, 0.0], np.float32), anc, 128)
+    # clipped to -100 first; exp(100) overflows float32 to inf, so the score is exactly 0, as MediaPipe's float
+    # 1.0f / (1.0f + std::exp(-score)). (A clip at 50 would give 1.9e-22.)
+    assert p[0] == 0.0
+    assert p[1] == 1.0 and p[2] == 0.5
+    rb = np.zeros((1, 896, 16), np.float32)
+    rb[..., 2:4] = 10
+    rs = np.full((1, 896, 1), -200.0, np.float32)
+    rs[0, 5] = 0.0  # score exactly 0.5 == min_score: kept (MediaPipe skips score < threshold)
+    d = mq.decode.blazeface(rb, rs)[0]
+    assert len(d) == 1 and float(d.scores[0]) == 0.5

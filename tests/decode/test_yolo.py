@@ -110,3 +110,22 @@ def test_map_to_original_through_letterbox():
     np.testing.assert_allclose(mq.to_numpy(d.boxes), [[0, 0, 1920, 1080]], atol=1e-3)
     with pytest.raises(mq.InvalidArgumentError, match="inverse_boxes"):
         mq.decode.yolo(out, labels=["a", "b"])[0].map_to_original(object())
+
+
+def test_conf_strict_per_class_filters(backend):
+    # YOLOv5: obj passes, cls * obj == conf exactly -> dropped (strict >), as Ultralytics
+    v5 = np.zeros((1, 10, 7), np.float32)
+    v5[0, :, :4] = [50, 50, 10, 10]
+    v5[0, 0, 4:7] = [1.0, 0.5, 0.2]
+    v5[0, 1, 4:7] = [1.0, 0.2, 0.75]
+    d = mq.decode.yolo(as_backend(v5, backend), format="yolov5", conf=0.5, labels=["a", "b"])[0]
+    assert mq.to_numpy(d.class_ids).tolist() == [1]
+    # multi-label: a second class exactly at conf is not a pair
+    v8 = np.zeros((1, 6, 10), np.float32)
+    v8[0, :4, 0] = [50, 50, 10, 10]
+    v8[0, 4:, 0] = [0.9, 0.5]
+    d = mq.decode.yolo(as_backend(v8, backend), conf=0.5, multi_label=True, labels=["a", "b"])[0]
+    assert mq.to_numpy(d.class_ids).tolist() == [0]
+    v8[0, 5, 0] = np.nextafter(np.float32(0.5), np.float32(1))
+    d = mq.decode.yolo(as_backend(v8, backend), conf=0.5, multi_label=True, labels=["a", "b"], iou=1.0)[0]
+    assert mq.to_numpy(d.class_ids).tolist() == [0, 1]

@@ -19,6 +19,7 @@ from .._backend import get_backend, is_mlx_array
 from .._checks import check_choice
 from .._errors import InvalidArgumentError, ShapeError
 from .._progress import progress
+from .diagnostics import check_constant, check_float_pixels
 from .fit import fit, pad_image
 from .load import load_image
 from .normalize import LAYOUTS, OUTPUT_DTYPES, cast_output, get_normalization, normalize, quantize_input, to_layout
@@ -83,6 +84,7 @@ def preprocess(
     workers: int | None = None,
     show_progress: bool | None = None,
     draft: bool = False,
+    diagnose: bool = True,
     **overrides: Any,
 ) -> Batch:
     """Turn one image or many into one model-ready tensor plus the per-image transforms.
@@ -96,6 +98,8 @@ def preprocess(
         workers: decoding threads (default min(8, CPU count)).
         show_progress: draw a progress bar on a terminal (default: when stderr is a TTY and there are ≥ 16 images).
         draft: let the JPEG decoder downscale (1/2, 1/4, 1/8) towards the model size first: faster, different pixels.
+        diagnose: warn about constant images, float pixels already in [0, 1] and mean/std in the wrong channel order
+            (``mlxquant.vision.PreprocessWarning`` subclasses).
         **overrides: any :class:`Preset` field: strategy, layout ("hwc", "chw", "nhwc", "nchw"), normalization
             (a name or a Normalization), mean / std (custom, [0, 1] units, one per channel), color ("rgb", "bgr",
             "gray"), dtype ("float32", "float16", "bfloat16", "uint8", "int8"), quant ((scale, zero_point[, dtype])),
@@ -139,8 +143,12 @@ def preprocess(
 
     def load(i: Any) -> Any:
         if is_mlx_array(i) and b.name == "mlx":
-            return i if len(i.shape) == 3 else b.expand_dims(i, -1)
-        return load_image(i, mode=load_mode, draft=draft_size)
+            im = i if len(i.shape) == 3 else b.expand_dims(i, -1)
+        else:
+            im = load_image(i, mode=load_mode, draft=draft_size)
+        if diagnose and b.is_floating(im):
+            check_float_pixels(im, p.normalization)
+        return im
 
     def load_and_fit(i: Any) -> tuple[Any, Transform]:
         return _geometry(b, load(i), p, p.size)
@@ -170,6 +178,8 @@ def preprocess(
     x = _stack(b, imgs, pad_after)
     if p.color == "bgr":
         x = b.take(x, b.asarray(np.array([2, 1, 0], dtype=np.int32)), axis=-1)
+    if diagnose:
+        check_constant(x)
     x = _pixels(b, x, p)
     if pad_after:
         x = _zero_padding(b, x, transforms, p)

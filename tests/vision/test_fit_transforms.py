@@ -83,7 +83,8 @@ def test_center_crop_pads_small_images():
 @pytest.mark.parametrize("hw, expected", [((480, 640), (800, 1066)), ((640, 480), (1066, 800)),
                                           ((100, 1000), (133, 1330)), ((800, 1200), (800, 1200))])
 def test_detr_size_rule(hw, expected):
-    # DETR get_size_with_aspect_ratio(size=800, max_size=1333); 100x1000: size becomes round(133.3) = 133, long int(133·10) = 1330
+    # DETR get_size_with_aspect_ratio(size=800, max_size=1333);
+    # 100x1000: size becomes round(133.3) = 133, long int(133·10) = 1330
     assert _detr_size(*hw, 800, 1333) == expected
 
 

@@ -233,13 +233,13 @@ def test_load_errors(tmp_path):
         mq.vision.load_image(tmp_path / "missing.jpg")
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
-    with pytest.raises(mq.ImageError, match="notes.txt"):
+    with pytest.raises(mq.ImageError, match=r"notes\.txt"):
         mq.vision.load_image(bad)
     buf = io.BytesIO()
     PIL.new("RGB", (64, 64), (1, 2, 3)).save(buf, "JPEG")
     trunc = tmp_path / "trunc.jpg"
     trunc.write_bytes(buf.getvalue()[:200])
-    with pytest.raises(mq.ImageError, match="trunc.jpg"):
+    with pytest.raises(mq.ImageError, match=r"trunc\.jpg"):
         mq.vision.load_image(trunc)
     with pytest.raises(mq.InputTypeError):
         mq.vision.load_image(3.5)

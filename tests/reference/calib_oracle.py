@@ -202,3 +202,40 @@ def amax_entropy(counts: list[float], edges: list[float], num_bits: int, unsigne
     best = min(divergences)
     last = max(k for k, d in enumerate(divergences) if d == best)
     return float(edges[last + start_bin])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics, one element at a time in float64
+# ---------------------------------------------------------------------------------------------------------------
+def metrics_all(r: list[float], c: list[float]) -> dict[str, float]:
+    n = len(r)
+    se = sum((b - a) ** 2 for a, b in zip(r, c))
+    sig = sum(a * a for a in r)
+    dot = sum(a * b for a, b in zip(r, c))
+    nr, nc = math.sqrt(sig), math.sqrt(sum(b * b for b in c))
+    return {
+        "mse": se / n,
+        "max_abs_error": max(abs(b - a) for a, b in zip(r, c)),
+        "mean_abs_error": sum(abs(b - a) for a, b in zip(r, c)) / n,
+        "sqnr": math.inf if se == 0 else (-math.inf if sig == 0 else 10 * math.log10(sig / se)),
+        "cosine": 1.0 if nr == 0 and nc == 0 else (0.0 if nr == 0 or nc == 0 else dot / (nr * nc)),
+    }
+
+
+def topk_agreement(r: list[list[float]], c: list[list[float]], k: int) -> float:
+    total = 0.0
+    for rr, cc in zip(r, c):
+        tr = sorted(range(len(rr)), key=lambda i: (-rr[i], i))[:k]
+        tc = sorted(range(len(cc)), key=lambda i: (-cc[i], i))[:k]
+        total += len(set(tr) & set(tc)) / k
+    return total / len(r)
+
+
+def kl(p: list[float], q: list[float]) -> float:
+    t = 0.0
+    for a, b in zip(p, q):
+        if a > 0:
+            if b <= 0:
+                return math.inf
+            t += a * math.log(a / b)
+    return t

@@ -109,6 +109,9 @@ class QuantizeReport:
         return self.bytes_in / self.bytes_out if self.bytes_out else float("inf")
 
     def to_json(self) -> dict[str, Any]:
+        """A strict-JSON dict (an infinite SQNR — an exact round trip — becomes the string "inf")."""
+        rows = [{k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                for r in self.rows]
         return {
             "output": self.output,
             "bytes_in": self.bytes_in,
@@ -117,7 +120,7 @@ class QuantizeReport:
             "seconds": self.seconds,
             "input_gb_per_s": self.bytes_in / self.seconds / 1e9 if self.seconds > 0 else None,
             "quantization": self.config.get("quantization"),
-            "tensors": self.rows,
+            "tensors": rows,
         }
 
 
@@ -543,8 +546,9 @@ def quantize_checkpoint(
         seconds = time.perf_counter() - t0
         report = QuantizeReport(rows, sum(p.bytes_in for p in plans), sum(p.bytes_out for p in plans), seconds,
                                 str(dst_p), config)
-        (tmp / _REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2, default=_json_default) + "\n",
-                                        encoding="utf-8")
+        (tmp / _REPORT_FILE).write_text(
+            json.dumps(report.to_json(), indent=2, default=_json_default, allow_nan=False) + "\n", encoding="utf-8"
+        )
     return report
 
 

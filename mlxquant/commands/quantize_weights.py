@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     report = quantize_checkpoint(args.input, args.output, force=args.force, backend=args.backend,
                                  progress=False if args.no_progress else None, **common)
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2, default=float)
+        json.dump(report.to_json(), sys.stdout, indent=2, default=float, allow_nan=False)
         print()
     else:
         print(format_report(report, max_rows=args.max_rows))

@@ -331,3 +331,14 @@ def test_npz_input_and_progress_bar(tmp_path, capsys):
     from mlxquant import mlx_quantize
 
     np.testing.assert_array_equal(wq, mlx_quantize(np.load(tmp_path / "w.npz")["a.weight"], 64, 4)[0])
+
+
+def test_report_is_strict_json(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_safetensors(src / "m.safetensors", {"z.weight": np.zeros((4, 64), np.float32)})  # exact: SQNR inf
+    rc = main(["quantize-weights", str(src), str(tmp_path / "out"), "--json"])
+    assert rc == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["tensors"][0]["sqnr_db"] == "inf" and rep["tensors"][0]["max_abs_err"] == 0.0
+    json.loads((tmp_path / "out" / "quantize_report.json").read_text())

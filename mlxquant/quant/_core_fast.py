@@ -1,15 +1,228 @@
-"""NumPy fast path for quantize/dequantize (filled in below; returns None when it does not apply)."""
+"""NumPy fast path for quantize / dequantize: cache-sized chunks, in-place ufuncs, a small thread pool.
+
+Same arithmetic as the generic kernels in :mod:`mlxquant.quant.primitives` (property-tested equal in
+tests/parity/test_core_fast.py), restructured for memory traffic: the generic path makes one full pass over memory
+per operation (divide, round, clip, NaN fix, add, cast: ~6 reads and writes of 4 bytes per element), this path reads
+``x`` once and writes the result once, running every step on a chunk that stays in L2 cache (64K elements, 256 KiB),
+in preallocated buffers (``out=``). NumPy releases the GIL inside ufuncs, so the chunks are spread over a thread pool
+(one worker per core).
+
+NaN costs nothing when absent: the float→int cast raises FloatingPointError under ``errstate(invalid="raise")``
+exactly when a NaN reaches it (everything else has been clipped into range), and only then is the chunk redone with
+NaN replaced by the profile's value.
+
+Applies to: float32 C-contiguous input of at least :data:`MIN_SIZE` elements, formulas ``div`` and ``mul`` (the zero
+point is added after rounding: onnx, tflite, tflite_reference, torch fake-quant is not routed here), any rounding,
+per-tensor or per-axis, dtypes up to 16 bits. Everything else returns None and takes the generic path.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["dequantize", "quantize"]
+import numpy as np
+
+__all__ = ["CHUNK", "MIN_SIZE", "dequantize", "quantize", "set_threads"]
+
+#: Elements per chunk: 64K float32 = 256 KiB, a few buffers of which stay in a 1 MiB L2 cache.
+CHUNK = 1 << 16
+#: Below this many elements the generic path is as fast (thread and chunk overheads dominate).
+MIN_SIZE = 1 << 17
+
+_clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the raw ufunc: no Python wrapper
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_THREADS = max(1, min(os.cpu_count() or 1, 8))
+_local = threading.local()
 
 
-def quantize(x: Any, p: Any, formula: str, mode: str) -> Any:
-    return None
+def set_threads(n: int | None) -> int:
+    """Set the number of worker threads of the fast path (None: one per core, up to 8); returns the previous value."""
+    global _THREADS, _POOL
+    prev = _THREADS
+    with _POOL_LOCK:
+        _THREADS = max(1, min(os.cpu_count() or 1, 8)) if n is None else max(1, int(n))
+        if _POOL is not None:
+            _POOL.shutdown(wait=True)
+            _POOL = None
+    return prev
 
 
-def dequantize(q: Any, p: Any) -> Any:
-    return None
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlxquant")
+    return _POOL
+
+
+def _buffer(n: int) -> np.ndarray:
+    """This thread's float32 scratch buffer of at least n elements."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.size < n:
+        buf = np.empty(max(n, CHUNK), np.float32)
+        _local.buf = buf
+    return buf[:n]
+
+
+def _chunks(rows: int, cols: int) -> list[list[tuple[int, int, int, int]]]:
+    """Cache-sized (r0, r1, c0, c1) blocks of a (rows, cols) array, grouped into one contiguous list per worker."""
+    if cols >= CHUNK:
+        blocks = [(r, r + 1, c, min(c + CHUNK, cols)) for r in range(rows) for c in range(0, cols, CHUNK)]
+    else:
+        step = max(1, CHUNK // max(cols, 1))
+        blocks = [(r, min(r + step, rows), 0, cols) for r in range(0, rows, step)]
+    parts = max(1, min(_THREADS, len(blocks)))
+    per = -(-len(blocks) // parts)
+    return [blocks[i : i + per] for i in range(0, len(blocks), per)]
+
+
+def _sub(a: np.ndarray, pmode: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """The part of a broadcast parameter that covers block (r0:r1, c0:c1)."""
+    if pmode == "row" and a.ndim:
+        return a[r0:r1]
+    if pmode == "col" and a.ndim:
+        return a[:, c0:c1]
+    return a
+
+
+def _run(groups: list[list[tuple[int, int, int, int]]], fn: Any) -> None:
+    """Run fn(group) for each group of blocks, on the thread pool when there is more than one group."""
+    if len(groups) == 1:
+        fn(groups[0])
+        return
+    for f in [_pool().submit(fn, g) for g in groups]:
+        f.result()
+
+
+def _as_2d(shape: tuple[int, ...], kind: str, axis: int | None) -> tuple[int, int, str]:
+    """View the array as (rows, cols) so that parameters are per-row ("row"), per-column ("col") or scalar."""
+    n = int(np.prod(shape)) if shape else 1
+    if kind == "tensor":
+        return 1, n, "scalar"
+    assert axis is not None
+    d = shape[axis]
+    inner = int(np.prod(shape[axis + 1 :])) if axis + 1 < len(shape) else 1
+    if inner == 1:
+        return n // d if d else 0, d, "col"
+    return n // inner if inner else 0, inner, "row"
+
+
+def _param_2d(v: np.ndarray, rows: int, cols: int, mode: str, d: int) -> np.ndarray:
+    """The parameter broadcast against a (rows, cols) view: scalar, (1, cols) or (rows, 1)."""
+    v = np.asarray(v).reshape(-1)
+    if mode == "scalar" or v.size == 1:
+        return v.reshape(())
+    if mode == "col":
+        return v.reshape(1, d)
+    return np.tile(v, rows // d).reshape(rows, 1)
+
+
+def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | None:
+    """The fast quantize, or None when it does not apply (then the generic kernel runs)."""
+    qt = p.qt
+    if (
+        formula not in ("div", "mul")
+        or qt.bits > 16
+        or p.layout.kind == "block"
+        or x.dtype != np.float32
+        or x.size < MIN_SIZE
+        or not x.flags.c_contiguous
+    ):
+        return None
+    shape = x.shape
+    rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis)
+    d = shape[p.layout.axis] if p.layout.axis is not None else 1
+    x2 = x.reshape(rows, cols)
+    out = np.empty((rows, cols), qt.storage)
+    s = np.asarray(p.scale, np.float32)
+    zp = np.asarray(p.zp_host, np.float32)
+    factor = _param_2d(np.float32(1.0) / s if formula == "mul" else s, rows, cols, pmode, d)
+    zpa = _param_2d(zp, rows, cols, pmode, d)
+    lo = (np.float32(qt.qmin) - zpa).astype(np.float32)
+    hi = (np.float32(qt.qmax) - zpa).astype(np.float32)
+    add_zp = bool(np.any(zp != 0))
+    op = np.divide if formula == "div" else np.multiply
+    rnd = _ROUNDERS[mode]
+
+    def work(chunks: list[tuple[int, int, int, int]]) -> None:
+        with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
+            for r0, r1, c0, c1 in chunks:
+                fc, loc, hic, zc = (_sub(a, pmode, r0, r1, c0, c1) for a in (factor, lo, hi, zpa))
+                buf = _buffer((r1 - r0) * (c1 - c0)).reshape(r1 - r0, c1 - c0)
+                op(x2[r0:r1, c0:c1], fc, out=buf)
+                _clip(buf, loc, hic, out=buf)  # clip first: the bounds are integers, so clip∘round = round∘clip
+                rnd(buf)
+                if add_zp:
+                    np.add(buf, zc, out=buf)
+                try:
+                    np.copyto(out[r0:r1, c0:c1], buf, casting="unsafe")
+                except FloatingPointError:  # a NaN reached the cast: NaN -> qmin
+                    np.copyto(buf, np.float32(qt.qmin), where=np.isnan(buf))
+                    np.copyto(out[r0:r1, c0:c1], buf, casting="unsafe")
+
+    _run(_chunks(rows, cols), work)
+    return out.reshape(shape)
+
+
+def _rne(buf: np.ndarray) -> None:
+    np.rint(buf, out=buf)
+
+
+def _rha(buf: np.ndarray) -> None:
+    # trunc(v) + sign(v)·[|v - trunc(v)| >= 0.5], in place with one scratch array (exact for every float32)
+    t = np.trunc(buf)
+    np.subtract(buf, t, out=buf)
+    np.abs(buf, out=buf)
+    np.greater_equal(buf, np.float32(0.5), out=buf, casting="unsafe")
+    np.copysign(buf, t, out=buf)
+    np.add(buf, t, out=buf)
+
+
+def _rhu(buf: np.ndarray) -> None:
+    f = np.floor(buf)
+    np.subtract(buf, f, out=buf)
+    np.greater_equal(buf, np.float32(0.5), out=buf, casting="unsafe")
+    np.add(buf, f, out=buf)
+
+
+_ROUNDERS = {"half_even": _rne, "half_away": _rha, "half_up": _rhu}
+
+
+def dequantize(q: np.ndarray, p: Any) -> np.ndarray | None:
+    """The fast dequantize, or None when it does not apply."""
+    qt = p.qt
+    if (
+        qt.bits > 16
+        or p.layout.kind == "block"
+        or q.dtype.name not in ("int8", "uint8", "int16", "uint16")
+        or q.size < MIN_SIZE
+        or not q.flags.c_contiguous
+    ):
+        return None
+    shape = q.shape
+    rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis)
+    d = shape[p.layout.axis] if p.layout.axis is not None else 1
+    q2 = q.reshape(rows, cols)
+    out = np.empty((rows, cols), np.float32)
+    s = _param_2d(np.asarray(p.scale, np.float32), rows, cols, pmode, d)
+    zp = np.asarray(p.zp_host, np.float32)
+    zpa = _param_2d(zp, rows, cols, pmode, d)
+    sub_zp = bool(np.any(zp != 0))
+
+    def work(chunks: list[tuple[int, int, int, int]]) -> None:
+        for r0, r1, c0, c1 in chunks:
+            sc, zc = (_sub(a, pmode, r0, r1, c0, c1) for a in (s, zpa))
+            oc = out[r0:r1, c0:c1]
+            # int -> float32 cast in place, then float ops on the cached block (mixed-type ufuncs are ~2x slower)
+            np.copyto(oc, q2[r0:r1, c0:c1], casting="unsafe")
+            if sub_zp:
+                np.subtract(oc, zc, out=oc)  # exact: |q - zp| < 2**17
+            np.multiply(oc, sc, out=oc)
+
+    _run(_chunks(rows, cols), work)
+    return out.reshape(shape)

@@ -20,6 +20,7 @@ inputs give identical results on their own backend.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -203,14 +204,15 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
             kind = "signed" if signed else "unsigned"
             raise QuantizationError(f"values in [{qmin}, {qmax}] do not fit {bits}-bit {kind} codes [{lo}, {hi}]")
     wdt = lay.word_dtype
-    # two's complement → unsigned bit pattern: the integer cast wraps modulo 2^32 (defined for int → uint), the
-    # mask keeps the low `bits` bits
-    u = b.bitwise_and(b.astype(b.astype(q, "int32"), wdt), b.const((1 << bits) - 1, wdt))
+    # two's complement → unsigned bit pattern: the integer cast to uint8 wraps modulo 256 (defined for int → uint;
+    # every value was range-checked above), the mask keeps the low `bits` bits. All layouts are packed as a byte
+    # stream; "mlx" words are that stream read as little-endian uint32 (identical bits, 4x less memory traffic).
+    u = b.bitwise_and(b.astype(q, "uint8"), b.const((1 << bits) - 1, "uint8"))
     if layout == "onnx":
         u = b.reshape(u, (-1,))
         n = u.shape[0]
-        per, _ = _period(bits, lay.word_bits)
-        out = _stream_pack(b, _pad_last(b, u, per), bits, lay.word_bits, wdt)
+        per, _ = _period(bits, 8)
+        out = _stream_pack(b, _pad_last(b, u, per), bits, 8, "uint8")
         return out[: packed_length(n, bits, layout=layout)]
     if q.ndim == 0:
         raise InvalidArgumentError(f"layout {layout!r} packs along the last axis; got a 0-d array")
@@ -219,11 +221,38 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
         u = _pad_last(b, u, _GGUF_BLOCK)
         lead = tuple(u.shape[:-1])
         blk = b.reshape(u, (*lead, u.shape[-1] // _GGUF_BLOCK, 2, _GGUF_BLOCK // 2))
-        out = b.bitwise_or(blk[..., 0, :], b.left_shift(blk[..., 1, :], b.const(4, wdt)))
+        out = b.bitwise_or(blk[..., 0, :], b.left_shift(blk[..., 1, :], b.const(4, "uint8")))
         return b.reshape(out, (*lead, u.shape[-1] // 2))
-    per, _ = _period(bits, lay.word_bits)
-    out = _stream_pack(b, _pad_last(b, u, per), bits, lay.word_bits, wdt)
+    per32, _ = _period(bits, 32)  # pad to whole uint32 periods: the byte stream then fills whole words
+    stream = _stream_pack(b, _pad_last(b, u, per32), bits, 8, "uint8")
+    out = _le_words(b, stream)
     return out[..., : packed_length(n, bits, layout=layout)]
+
+
+def _le_words(b: Any, stream: Any) -> Any:
+    """uint8 byte stream (last axis a multiple of 4) → little-endian uint32 words.
+
+    On a little-endian host (x86, Apple silicon) this is a reinterpretation of the bytes (``view``); elsewhere the
+    words are built with shifts. Both give the same values.
+    """
+    if sys.byteorder == "little":
+        return b.view(stream, "uint32")
+    lead = tuple(stream.shape[:-1])
+    q = b.astype(b.reshape(stream, (*lead, stream.shape[-1] // 4, 4)), "uint32")
+    w = b.bitwise_or(b.bitwise_or(q[..., 0], b.left_shift(q[..., 1], b.const(8, "uint32"))),
+                     b.bitwise_or(b.left_shift(q[..., 2], b.const(16, "uint32")),
+                                  b.left_shift(q[..., 3], b.const(24, "uint32"))))
+    return w
+
+
+def _le_bytes(b: Any, words: Any) -> Any:
+    """uint32 words → their little-endian uint8 byte stream."""
+    if sys.byteorder == "little":
+        return b.view(words, "uint8")
+    lead = tuple(words.shape[:-1])
+    parts = [b.astype(b.bitwise_and(b.right_shift(words, b.const(8 * k, "uint32")), b.const(0xFF, "uint32")), "uint8")
+             for k in range(4)]
+    return b.reshape(b.stack(parts, axis=-1), (*lead, words.shape[-1] * 4))
 
 
 def unpack(
@@ -286,8 +315,13 @@ def unpack(
         hi = b.right_shift(blk, b.const(4, wdt))
         codes = b.reshape(b.concatenate([lo, hi], axis=-2), (*lead, nwords * 2))
     else:
-        _, nw = _period(bits, lay.word_bits)
-        codes = _stream_unpack(b, _pad_last(b, packed, nw), bits, lay.word_bits, wdt)
+        if layout == "mlx":
+            _, nw32 = _period(bits, 32)
+            stream = _le_bytes(b, _pad_last(b, packed, nw32))
+        else:
+            stream = packed
+        _, nb = _period(bits, 8)
+        codes = _stream_unpack(b, _pad_last(b, stream, nb), bits, 8, "uint8")
     codes = codes[..., :count]
     if not signed:
         return b.astype(codes, "uint8")

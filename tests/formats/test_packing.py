@@ -121,3 +121,16 @@ def test_errors():
 def test_unpack_default_count():
     w = pack(np.arange(16, dtype=np.uint8)[None] % 16, 4)
     assert unpack(w, 4).shape == (1, 16)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
+def test_word_assembly_without_byte_views(bits, backend, monkeypatch):
+    """The shift-based word assembly (used on big-endian hosts) equals the little-endian byte view."""
+    import mlxquant.quant.packing as packing
+
+    codes = _codes(np.random.default_rng(bits), (2, 67), bits, False)
+    fast = pack(as_backend(codes, backend), bits)
+    monkeypatch.setattr(packing.sys, "byteorder", "big")
+    slow = pack(as_backend(codes, backend), bits)
+    assert_equal(slow, fast, backend=backend)
+    assert_equal(unpack(slow, bits, count=67), codes, backend=backend)

@@ -844,8 +844,9 @@ def qparams_from_minmax(
 
 def _unsigned_sym_zp(prof: Profile, qt: QType, lo: int, hi: int) -> int:
     if prof.unsigned_symmetric_zero_point == "torch":
-        # observer.py: quint8 -> 128 (even with reduce_range); a customized range -> (quant_min + quant_max) // 2.
-        return 128 if qt.name == "uint8" else (lo + hi) // 2
+        # observer.py: quint8 -> 128 (even with reduce_range), uint16 -> 2**15; a customized range (the other
+        # unsigned dtypes, emulated in torch by quant_min/quant_max) -> (quant_min + quant_max) // 2.
+        return {"uint8": 128, "uint16": 32768}.get(qt.name, (lo + hi) // 2)
     return int(np.round((lo + hi) / 2.0))  # quant_utils.compute_scale_zp: numpy.round, half to even
 
 

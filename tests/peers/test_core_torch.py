@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.peers, pytest.mark.filterwarnings("ignore::UserWarning
 warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated.*")
 
 TORCH_TYPES = {"int8": torch.qint8, "uint8": torch.quint8, "int32": torch.qint32}
+OBSERVER_TYPES = {**TORCH_TYPES, "int16": torch.int16, "uint16": torch.uint16}
 # Scales for which f32(1/s) is a normal float32 (the reciprocal formulas require it).
 TORCH_SCALES = tuple(s for s in SPECIAL_SCALES if 2.0**-127 <= s <= 2.0**126)
 
@@ -134,13 +135,14 @@ def _observer_inputs(rng):
         yield (rng.standard_normal(n) * sc + rng.uniform(-1, 1) * sc).astype(np.float32)
 
 
-# torch: qint32 ignores reduce_range; quint8 symmetric reduce_range raises NotImplementedError (not compared).
+# torch ignores reduce_range for qint32, int16 and uint16 (mlxquant halves them, documented); quint8 symmetric
+# reduce_range raises NotImplementedError in torch. Those are not compared.
 OBSERVER_CASES = [
     (d, sym, rr)
-    for d in ("int8", "uint8", "int32")
+    for d in ("int8", "uint8", "int32", "int16", "uint16")
     for sym in (False, True)
     for rr in (False, True)
-    if not (rr and (d == "int32" or (d == "uint8" and sym)))
+    if not (rr and (d in ("int32", "int16", "uint16") or (d == "uint8" and sym)))
 ]
 
 
@@ -149,7 +151,7 @@ def test_minmax_observer(backend: str, dtype: str, symmetric: bool, reduce_range
     rng = np.random.default_rng(31)
     qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
     for x in _observer_inputs(rng):
-        obs = MinMaxObserver(dtype=TORCH_TYPES[dtype], qscheme=qscheme, reduce_range=reduce_range)
+        obs = MinMaxObserver(dtype=OBSERVER_TYPES[dtype], qscheme=qscheme, reduce_range=reduce_range)
         obs(torch.from_numpy(x))
         s, z = obs.calculate_qparams()
         p = mq.choose_qparams(

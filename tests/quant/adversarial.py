@@ -62,7 +62,9 @@ def adversarial_values(
     lo, hi = qmin - zero_point - 3, qmax - zero_point + 3
     ks = np.arange(lo, hi + 1)
     if ks.size > max_k:
-        ks = np.concatenate([ks[:50], ks[-50:], rng.choice(ks, max_k - 100, replace=False), np.arange(-20, 21)])
+        edge = max_k // 4
+        middle = rng.choice(ks[edge:-edge], max_k - 2 * edge, replace=False)
+        ks = np.concatenate([ks[:edge], ks[-edge:], middle, np.arange(-20, 21)])
     s = np.float64(F32(scale))
     spread = (qmax - qmin) / 2.0
     rand = (rng.standard_normal(n_random) * spread * s + rng.uniform(-1, 1) * spread * s).astype(F32)

@@ -203,7 +203,6 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
         if qmin < lo or qmax > hi:
             kind = "signed" if signed else "unsigned"
             raise QuantizationError(f"values in [{qmin}, {qmax}] do not fit {bits}-bit {kind} codes [{lo}, {hi}]")
-    wdt = lay.word_dtype
     # two's complement → unsigned bit pattern: the integer cast to uint8 wraps modulo 256 (defined for int → uint;
     # every value was range-checked above), the mask keeps the low `bits` bits. All layouts are packed as a byte
     # stream; "mlx" words are that stream read as little-endian uint32 (identical bits, 4x less memory traffic).

@@ -191,7 +191,7 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
         array([225, 131,   7], dtype=uint8)
     """
     b = get_backend(q, backend)
-    lay = _layout(layout, bits)
+    _layout(layout, bits)
     q = b.asarray(q)
     if not b.is_integer(q):
         raise InputTypeError(f"pack expects integer codes, got dtype {b.dtype_name(q)}")

@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         ort_quantize_static(model, qmodel, list(calib), nodes=DETECTOR_QUANT_NODES)
         rows = []
         for label, path in (("float32", model), ("int8", qmodel)):
-            det = mq.pipeline.Detector(path, decode={"conf": CONF, "iou": IOU})
+            # antialias=True: resize exactly like PIL's BILINEAR (the hand-written pipeline); the YOLO preset's default
+            # is OpenCV-style (no antialias), which differs by up to ~46 levels on these downscales
+            det = mq.pipeline.Detector(path, preprocess={"antialias": True}, decode={"conf": CONF, "iou": IOU})
             sess = det.runtime.session  # the same onnxruntime session for both pipelines: inference is shared
             batch = det.preprocess(images)
             tensor = np.asarray(batch.tensor)

@@ -92,14 +92,28 @@ def _t(name: str, a: np.ndarray):
 
 
 def _colour_probs(nodes: list, inits: list, src: str) -> str:
-    """Append Conv(1×1) + Softmax(axis=1): per-pixel colour probabilities [B, 9, H, W]."""
+    """Append the per-pixel colour probabilities [B, 9, H, W]: softmax over c of −k·|x − p_c|².
+
+    Written with 1×1 convolutions instead of ``Softmax(axis=1)`` (onnxruntime runs a channel-axis softmax on NCHW
+    through a transpose, 30× slower here): logits_c = k·(2·x·p_c − |p_c|²) − k·|x|² = −k·|x − p_c|² ≤ 0, so exp never
+    overflows and needs no max subtraction; the nearest prototype is always within distance √3 so the sum never
+    underflows to 0 (exp(−20·3) ≈ 9e-27 > float32 tiny).
+    """
     from onnx import helper
 
     w, bias = _colour_conv_weights()
-    inits += [_t("colour_w", w), _t("colour_b", bias)]
+    c = w.shape[0]
+    inits += [_t("colour_w", w), _t("colour_b", bias), _t("ones_3", np.ones((1, 3, 1, 1), np.float32)),
+              _t("ones_c", np.ones((1, c, 1, 1), np.float32)), _t("k_sharp", np.array(COLOUR_SHARPNESS, np.float32))]
     nodes += [
         helper.make_node("Conv", [src, "colour_w", "colour_b"], ["colour_logits"], name="colour_conv"),
-        helper.make_node("Softmax", ["colour_logits"], ["colour_p"], axis=1, name="colour_softmax"),
+        helper.make_node("Mul", [src, src], ["x_sq"], name="colour_sq"),
+        helper.make_node("Conv", ["x_sq", "ones_3"], ["x_norm"], name="colour_norm"),
+        helper.make_node("Mul", ["x_norm", "k_sharp"], ["x_norm_k"], name="colour_norm_k"),
+        helper.make_node("Sub", ["colour_logits", "x_norm_k"], ["colour_dist"], name="colour_dist"),
+        helper.make_node("Exp", ["colour_dist"], ["colour_e"], name="colour_exp"),
+        helper.make_node("Conv", ["colour_e", "ones_c"], ["colour_z"], name="colour_sum"),
+        helper.make_node("Div", ["colour_e", "colour_z"], ["colour_p"], name="colour_softmax"),
     ]
     return "colour_p"
 
@@ -136,20 +150,29 @@ def build_detector(size: int = DETECTOR_SIZE, windows: tuple[int, ...] = (256, 1
         helper.make_node("Mul", ["p1", "xs2"], ["pxx"], name="m_xx"),
         helper.make_node("Mul", ["p1", "ys2"], ["pyy"], name="m_yy"),
     ]
+    # Every window is a union of CELL×CELL cells (window sizes and strides are multiples of CELL), so each sum is
+    # pooled once per cell and the windows pool the cell grid: the mean of equal-sized cell means is the window mean.
+    cell = min(windows) // 2
+    for src in ("p1", "px", "py", "pxx", "pyy"):
+        nodes.append(helper.make_node("AveragePool", [src], [f"cell_{src}"], name=f"cell_{src}",
+                                      kernel_shape=[cell, cell], strides=[cell, cell]))
     parts = {k: [] for k in ("cx", "cy", "w", "h", "f")}
     for k in windows:
         s = k // 2
         nw = ((size - k) // s + 1) ** 2
         inits.append(_t(f"shape_flat_{k}", np.array([-1, c, nw], np.int64)))
-        pool = {"kernel_shape": [k, k], "strides": [s, s]}
+        kc, sc = k // cell, s // cell  # window and stride in cells
+        pool = {"kernel_shape": [kc, kc], "strides": [sc, sc]}
         for src in ("p1", "px", "py", "pxx", "pyy"):
-            nodes.append(helper.make_node("AveragePool", [src], [f"{src}_{k}"], name=f"pool_{src}_{k}", **pool))
+            nodes.append(helper.make_node("AveragePool", [f"cell_{src}"], [f"{src}_{k}"], name=f"pool_{src}_{k}",
+                                          **pool))
         # score = sqrt(fraction in the window) · completeness², completeness = the share of the colour's mass in the
         # window and its ring (the centred 2K window, zero-padded) that lies inside the window, capped at 1; squared
         # so that a window holding the whole blob beats a smaller one inside it by a clear margin
         nodes += [
-            helper.make_node("AveragePool", ["p1"], [f"ring_{k}"], name=f"pool_ring_{k}", kernel_shape=[2 * k, 2 * k],
-                             strides=[s, s], pads=[s, s, s, s], count_include_pad=1),
+            helper.make_node("AveragePool", ["cell_p1"], [f"ring_{k}"], name=f"pool_ring_{k}",
+                             kernel_shape=[2 * kc, 2 * kc], strides=[sc, sc], pads=[sc, sc, sc, sc],
+                             count_include_pad=1),
             helper.make_node("Mul", [f"ring_{k}", "four"], [f"ring4_{k}"], name=f"ring4_{k}"),
             helper.make_node("Add", [f"ring4_{k}", "eps"], [f"ring4e_{k}"], name=f"ring4e_{k}"),
             helper.make_node("Div", [f"p1_{k}", f"ring4e_{k}"], [f"compl0_{k}"], name=f"compl0_{k}"),

@@ -31,7 +31,7 @@ DEFAULT_OUT = "mlxquant-demo"
 #: Detector nodes quantized to int8: the colour conv + softmax and the colour-fraction pooling that gives the scores.
 #: The moment arithmetic of the boxes stays float (E[x²] − E[x]² cancels catastrophically at 8 bits), the way
 #: deployed detectors keep their box decoding in float.
-DETECTOR_QUANT_NODES = ("colour_conv", "colour_softmax", "drop_other", "classes_as_batch",
+DETECTOR_QUANT_NODES = ("colour_conv", "colour_softmax", "drop_other", "classes_as_batch", "cell_p1",
                         *(f"pool_p1_{k}" for k in (256, 128, 64)), *(f"flat_f_{k}" for k in (256, 128, 64)))
 #: Confidence threshold of the demo (score = √fraction · completeness of a colour in a window, see the model docs).
 DEMO_CONF = 0.4

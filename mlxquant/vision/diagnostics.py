@@ -93,14 +93,15 @@ def check_float_pixels(img: Any, norm: Any) -> None:
                       "or multiply by 255 first, or use normalization='raw'", DoubleNormalizationWarning, stacklevel=3)
 
 
-def check_constant(x: Any, *, axis_batch: int = 0) -> list[int]:
-    """Indices of constant images in a batch (warned as :class:`ConstantImageWarning`)."""
+def check_constant(x: Any, *, axis_batch: int = 0, first_index: int = 0) -> list[int]:
+    """Indices of constant images in a batch (warned as :class:`ConstantImageWarning`); ``first_index`` is the
+    index of the batch's first image in the caller's list."""
     b = get_backend(x)
     a = b.astype(x, "float32") if b.dtype_name(x) != "float32" else x
     nd = len(a.shape)
     axes = tuple(i for i in range(nd) if i != axis_batch)
     rng = to_numpy(b.max(a, axis=axes) - b.min(a, axis=axes))
-    bad = [int(i) for i in np.flatnonzero(rng == 0)]
+    bad = [int(i) + first_index for i in np.flatnonzero(rng == 0)]
     if bad:
         warnings.warn(f"image(s) {bad} are constant (every pixel the same value): a blank frame, a failed decode or a "
                       "wrong buffer? The model output will be meaningless", ConstantImageWarning, stacklevel=3)

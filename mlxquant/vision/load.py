@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,27 @@ def _describe(src: Any) -> str:
     return f"file object {name!r}" if name else f"{type(src).__name__} object"
 
 
-def _open_pil(src: Any, draft: tuple[int, int] | None) -> Any:
+_EXIF_ORIENTATION = 0x0112
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that rotate by 90 degrees
+
+
+def _draft_request(im: Any, draft: Any) -> tuple[int, int]:
+    """The (width, height) to ask Pillow's JPEG draft for: at least the size the image will be resized to."""
+    w, h = im.size
+    try:
+        swap = im.getexif().get(_EXIF_ORIENTATION, 1) in _SWAPPING_ORIENTATIONS
+    except Exception:  # unreadable EXIF: no draft hint from it
+        swap = False
+    if callable(draft):
+        need_h, need_w = draft((w, h) if swap else (h, w))
+    else:
+        need_h, need_w = int(draft[0]), int(draft[1])
+    if swap:
+        need_h, need_w = need_w, need_h
+    return max(int(need_w), 1), max(int(need_h), 1)
+
+
+def _open_pil(src: Any, draft: Any) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     what = _describe(src)
@@ -44,7 +65,7 @@ def _open_pil(src: Any, draft: tuple[int, int] | None) -> Any:
             im = Image.open(src)
         if draft is not None and im.format == "JPEG":
             # JPEG DCT-domain downscale (1/2, 1/4, 1/8) to at least `draft`: much faster, different pixels (opt-in).
-            im.draft("RGB" if im.mode not in ("L", "CMYK") else im.mode, (int(draft[1]), int(draft[0])))
+            im.draft("RGB" if im.mode not in ("L", "CMYK") else im.mode, _draft_request(im, draft))
         im.load()
     except FileNotFoundError:
         raise ImageError(f"cannot read {what}: no such file") from None
@@ -86,15 +107,14 @@ def _pil_to_array(im: Any, mode: str, keep_alpha: bool, keep_16bit: bool) -> np.
         if not has_alpha:
             a[..., 3] = 255
     else:
-        a = np.asarray(im.convert("RGB") if m != "RGB" else im).copy()
+        a = np.array(im.convert("RGB") if m != "RGB" else im)  # one copy, writable
     return _order(a, mode)
 
 
 def _order(a: np.ndarray, mode: str) -> np.ndarray:
     if mode in ("BGR", "BGRA") and a.shape[-1] >= 3:
-        a = a.copy()
-        a[..., :3] = a[..., 2::-1]
-    return np.ascontiguousarray(a)
+        a = np.ascontiguousarray(np.concatenate([a[..., 2::-1], a[..., 3:]], axis=-1))
+    return a
 
 
 def _array_image(src: Any, mode: str, keep_alpha: bool) -> np.ndarray:
@@ -131,7 +151,7 @@ def load_image(
     keep_alpha: bool = False,
     exif: bool = True,
     keep_16bit: bool = False,
-    draft: tuple[int, int] | None = None,
+    draft: tuple[int, int] | Callable[[tuple[int, int]], tuple[int, int]] | None = None,
 ) -> np.ndarray:
     """Load an image as an HWC NumPy array (uint8, or uint16 with ``keep_16bit``).
 
@@ -143,7 +163,8 @@ def load_image(
         exif: apply the EXIF orientation tag (Pillow ``ImageOps.exif_transpose``).
         keep_16bit: keep 16-bit single-channel images as uint16 (else ``v >> 8`` to uint8).
         draft: JPEG only, opt-in: let the decoder downscale by 1/2, 1/4 or 1/8 (DCT scaling) while staying at least
-            (height, width). Much faster for small model inputs; the pixels differ from a full decode + resize.
+            (height, width) — or a function of the image's (height, width) returning that minimum. Much faster for
+            small model inputs; the pixels differ from a full decode + resize.
 
     Returns:
         [H, W, C] array, C = 3 (RGB/BGR), 4 (with alpha) or 1 (L). A fresh array (never a view of the input).
@@ -181,7 +202,9 @@ def load_image(
                              "a PIL image or an array")
     if exif:
         try:
-            im = ImageOps.exif_transpose(im)
+            # only when there is something to do: exif_transpose copies the image otherwise
+            if im.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None):
+                im = ImageOps.exif_transpose(im)
         except Exception as e:  # a broken EXIF block must not hide the image
             raise ImageError(f"cannot apply the EXIF orientation of {_describe(src)}: {e}; pass exif=False") from None
     return _pil_to_array(im, mode, keep_alpha, keep_16bit)

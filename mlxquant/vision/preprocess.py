@@ -139,26 +139,39 @@ def preprocess(
         backend = "mlx" if any(is_mlx_array(i) for i in items) else "numpy"
     b = get_backend(backend=backend)
     load_mode = "L" if p.color == "gray" else "RGB"
-    draft_size = p.size if (draft and p.size is not None) else None
+    draft_fn = _draft_target(p) if (draft and p.size is not None) else None
+    pad_after = p.pad_color == "zero_after_normalize"
+    norm = get_normalization(p.normalization)
+    if p.color != "gray":
+        from .diagnostics import check_normalization_order
+
+        check_normalization_order(norm, p.color)
 
     def load(i: Any) -> Any:
         if is_mlx_array(i) and b.name == "mlx":
             im = i if len(i.shape) == 3 else b.expand_dims(i, -1)
         else:
-            im = load_image(i, mode=load_mode, draft=draft_size)
+            im = load_image(i, mode=load_mode, draft=draft_fn)
         if diagnose and b.is_floating(im):
             check_float_pixels(im, p.normalization)
         return im
 
-    def load_and_fit(i: Any) -> tuple[Any, Transform]:
-        return _geometry(b, load(i), p, p.size)
+    def per_image(k: int) -> tuple[Any, Transform]:
+        # NumPy: the whole chain per image inside the worker thread (Pillow and large NumPy ufuncs release the GIL)
+        im, t = _geometry(b, load(items[k]), p, p.size)
+        if pad_after:
+            return im, t
+        x1 = _color(b, _gray3(b, b.expand_dims(im, 0), p), p)
+        if diagnose:
+            check_constant(x1, first_index=k)
+        return _pixels(b, x1, p), t
 
     n = len(items)
     nworkers = max(1, min(workers or min(8, os.cpu_count() or 1), n))
     bar = dict(total=n, desc="preprocess", enable=show_progress, min_items=16)
     with ThreadPoolExecutor(max_workers=nworkers) as pool:
         if b.name == "numpy":
-            results = list(progress(pool.map(load_and_fit, items), **bar))
+            results = list(progress(pool.map(per_image, range(len(items))), **bar))
         else:
             decoded = list(progress(pool.map(load, items), **bar))
     if b.name == "mlx":
@@ -166,31 +179,64 @@ def preprocess(
     imgs = [r[0] for r in results]
     transforms = tuple(r[1] for r in results)
     shapes = {tuple(int(s) for s in im.shape) for im in imgs}
-    pad_after = p.pad_color == "zero_after_normalize"
     if len(shapes) > 1 and not pad_after:
         raise ShapeError(f"images have different sizes after preprocessing ({sorted(shapes)}); pass size=(H, W)")
-    channels = int(imgs[0].shape[-1])
+    if b.name == "numpy" and not pad_after:
+        x = imgs[0] if n == 1 else np.concatenate(imgs, axis=0)
+    else:
+        x = _stack(b, imgs, pad_after)
+        x = _color(b, _gray3(b, x, p), p)
+        if diagnose:
+            check_constant(x)
+        x = _pixels(b, x, p)
+        if pad_after:
+            x = _zero_padding(b, x, transforms, p)
+    layout = p.layout
+    if len(layout) == 3 and (not single or n != 1):
+        raise ShapeError(f"layout {layout!r} holds one image; use 'n{layout}' for {n} images")
+    out = to_layout(x, layout, src="nhwc", backend=b.name)
+    return Batch(out, transforms, p)
+
+
+def _gray3(b: Any, x: Any, p: Preset) -> Any:
+    """One-channel images fed to a colour model become three equal channels (uint8 pixels)."""
+    channels = int(x.shape[-1])
     if p.color == "gray" and channels != 1:
         raise ShapeError(f"color='gray' needs one channel, got {channels}")
-    if channels == 1 and p.color != "gray" and b.dtype_name(imgs[0]) == "uint8":
-        imgs = [b.concatenate([im, im, im], axis=-1) for im in imgs]
-    # content masks for "pad with 0 after normalizing" (SAM, DETR): normalize the content only
-    x = _stack(b, imgs, pad_after)
+    if channels == 1 and p.color != "gray":
+        return b.concatenate([x, x, x], axis=-1)
+    return x
+
+
+def _color(b: Any, x: Any, p: Preset) -> Any:
     if p.color == "bgr":
-        x = b.take(x, b.asarray(np.array([2, 1, 0], dtype=np.int32)), axis=-1)
-    if diagnose:
-        check_constant(x)
-    x = _pixels(b, x, p)
-    if pad_after:
-        x = _zero_padding(b, x, transforms, p)
-    layout = p.layout
-    if single and layout in ("hwc", "chw"):
-        out = to_layout(x, layout, src="nhwc", backend=b.name)
-    else:
-        if layout in ("hwc", "chw"):
-            raise ShapeError(f"layout {layout!r} holds one image; use 'n{layout}' for {n} images")
-        out = to_layout(x, layout, src="nhwc", backend=b.name)
-    return Batch(out, transforms, p)
+        return b.take(x, b.asarray(np.array([2, 1, 0], dtype=np.int32)), axis=-1)
+    return x
+
+
+def _draft_target(p: Preset) -> Any:
+    """For JPEG draft decoding: the smallest (h, w) the image will be resized to under the preset's strategy."""
+    from .fit import _detr_size
+
+    H, W = p.size  # type: ignore[misc]
+
+    def need(hw: tuple[int, int]) -> tuple[int, int]:
+        h, w = hw
+        if p.strategy in ("contain", "letterbox", "mediapipe"):
+            r = min(H / h, W / w)
+        elif p.strategy == "cover":
+            r = max(H / h, W / w)
+        elif p.strategy == "shorter_side_crop":
+            rs = p.resize_size or int(min(H, W) / 0.875)
+            r = rs / min(h, w)
+        elif p.strategy == "shorter_side":
+            nh, nw = _detr_size(h, w, H, p.max_size)
+            return nh, nw
+        else:  # stretch
+            return H, W
+        return int(np.ceil(h * r)), int(np.ceil(w * r))
+
+    return need
 
 
 def _stack(b: Any, imgs: list[Any], pad_after: bool) -> Any:
@@ -202,10 +248,7 @@ def _stack(b: Any, imgs: list[Any], pad_after: bool) -> Any:
 
 
 def _pixels(b: Any, x: Any, p: Preset) -> Any:
-    from .diagnostics import check_normalization_order
-
     norm = get_normalization(p.normalization)
-    check_normalization_order(norm, p.color)
     if p.quant is not None:
         if p.dtype not in ("uint8", "int8"):
             raise InvalidArgumentError(f"quant=(scale, zero_point) produces an integer input; dtype must be 'uint8' "

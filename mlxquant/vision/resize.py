@@ -284,11 +284,9 @@ def axis_table(
     return _sampling_table(in_size, out_size, method, coordinate_mode, nearest_mode, a, cv_fixed)
 
 
-# Exact emulation of Pillow's 8-bit fixed-point pass in float32: weights k = w·2^22 are integers below 2^23, split
-# into 11-bit limbs k = kh·2^11 + kl so that every partial sum of (pixel ≤ 255) × (limb < 2^11) over ≤ 32 taps is an
-# integer below 2^24, hence exact in float32 whatever the summation order (BLAS, MLX, NumPy).
-_LIMB = 2048.0
-_CHUNK = 32
+# Pillow's 8-bit passes are integer arithmetic: acc = 2^21 + Σ x·k with k = round(w·2^22) (|k| < 2^23) and x ≤ 255.
+# |acc| ≤ 2^21 + 255·Σ|k| ≤ 2^21 + 255·1.2·2^22 < 2^31 (Σ|w| ≤ 1.2 for Pillow's normalized bicubic, 1 for the
+# non-negative filters), so int32 holds it exactly on NumPy and MLX (CPU and GPU) in any summation order.
 _ONE22 = float(1 << _PIL_PRECISION_BITS)
 
 
@@ -313,41 +311,31 @@ def _apply_axis(b: Any, x: Any, table: AxisTable, axis: int) -> Any:
 
 
 def _apply_axis_pil8(b: Any, x: Any, table: AxisTable, axis: int) -> Any:
-    """Pillow's ImagingResample{Horizontal,Vertical}_8bpc bit for bit: clip8((2^21 + Σ x·k) >> 22) (x: uint8 values
-    held in float32)."""
+    """Pillow's ImagingResample{Horizontal,Vertical}_8bpc bit for bit on int32 pixels:
+    clip((2^21 + Σ x·k) >> 22, 0, 255)."""
     ndim = len(x.shape)
     bshape = [1] * ndim
     bshape[axis] = table.out_size
-    k = np.round(table.w * _ONE22)  # table weights are already k / 2^22 (exact), so this recovers k
-    kh = np.floor(k / _LIMB)
-    kl = k - kh * _LIMB
-    f = lambda v: b.const(v, "float32")  # noqa: E731
-    high = None
-    rem = None
-    taps = [t for t in range(k.shape[1]) if np.any(k[:, t])]
-    for c0 in range(0, len(taps), _CHUNK):
-        hc = None
-        lc = None
-        for t in taps[c0:c0 + _CHUNK]:
-            g = b.take(x, b.asarray(table.idx[:, t]), axis=axis)
-            th = g * b.reshape(b.asarray(kh[:, t], "float32"), bshape)
-            tl = g * b.reshape(b.asarray(kl[:, t], "float32"), bshape)
-            hc = th if hc is None else hc + th
-            lc = tl if lc is None else lc + tl
-        qc = b.floor(lc / f(_LIMB))
-        rc = lc - qc * f(_LIMB)
-        hc = hc + qc
-        high = hc if high is None else high + hc
-        rem = rc if rem is None else rem + rc
-    if high is None:
-        shape = list(x.shape)
-        shape[axis] = table.out_size
-        return b.zeros(tuple(shape), "float32")
-    q1 = b.floor(high / f(_LIMB))
-    r1 = high - q1 * f(_LIMB)
-    # + 2^21: Pillow starts its accumulator at 1 << (PRECISION_BITS - 1) (round half up), then shifts by 22.
-    out = q1 + b.floor((r1 * f(_LIMB) + rem + f(1 << (_PIL_PRECISION_BITS - 1))) / f(_ONE22))
-    return b.clip(out, f(0.0), f(255.0))
+    k = np.round(table.w * _ONE22).astype(np.int32)  # the table holds k / 2^22 exactly, so this recovers k
+    acc = None
+    for t in range(k.shape[1]):
+        if not np.any(k[:, t]):
+            continue
+        g = b.take(x, b.asarray(table.idx[:, t]), axis=axis)
+        term = g * b.reshape(b.asarray(k[:, t], "int32"), bshape)
+        acc = term if acc is None else acc + term
+    if acc is None:
+        return b.zeros(_out_shape(x, table, axis), "int32")
+    # + 2^21: Pillow starts its accumulator at 1 << (PRECISION_BITS - 1) (round half up); >> 22 is an arithmetic
+    # shift (floor division by 2^22) on int32 in NumPy and MLX
+    out = b.right_shift(acc + b.const(1 << (_PIL_PRECISION_BITS - 1), "int32"), b.const(_PIL_PRECISION_BITS, "int32"))
+    return b.clip(out, b.const(0, "int32"), b.const(255, "int32"))
+
+
+def _out_shape(x: Any, table: AxisTable, axis: int) -> tuple[int, ...]:
+    shape = [int(s) for s in x.shape]
+    shape[axis] = table.out_size
+    return tuple(shape)
 
 
 def pil_vertical_first(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> bool:
@@ -379,23 +367,33 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
     ay, ax = ndim - 3, ndim - 2
     ih, iw = int(x.shape[ay]), int(x.shape[ax])
     pil8 = name == "uint8" and table_x.round_intermediate and table_y.round_intermediate
-    xf = b.astype(x, "float32") if name != "float32" else x
+    work = "int32" if pil8 else "float32"
+    xf = b.astype(x, work) if name != work else x
     if order == "auto":
         if pil8:
             order = "vh" if pil_vertical_first((ih, iw), (table_y.out_size, table_x.out_size)) else "hv"
         else:
             order = "hv"
     passes = [(table_x, ax), (table_y, ay)] if order == "hv" else [(table_y, ay), (table_x, ax)]
+    fn = _apply_axis_pil8 if pil8 else _apply_axis
     for table, axis in passes:
         if table.is_identity():
             continue
-        xf = _apply_axis_pil8(b, xf, table, axis) if pil8 else _apply_axis(b, xf, table, axis)
+        if axis == ax and b.name == "mlx":
+            # MLX gathers along an inner axis are slow on CPU (~20x NumPy); gather whole rows of a transposed copy
+            # instead. Same taps, same order, same arithmetic: only the memory layout changes.
+            perm = list(range(ndim))
+            perm[ay], perm[ax] = perm[ax], perm[ay]
+            xt = b.mx.contiguous(b.transpose(xf, perm))
+            xf = b.transpose(fn(b, xt, table, ay), perm)
+        else:
+            xf = fn(b, xf, table, axis)
     if integer:
         lo, hi = _INT_RANGES[name]
-        if not pil8:
-            # round half up, the +2^(n-1) >> n of OpenCV's fixed point
-            xf = b.round_half_up(xf)
-        return b.float_to_int(xf, lo, hi, name)
+        if pil8:
+            return b.astype(xf, name)  # already clipped to [0, 255]
+        # round half up, the +2^(n-1) >> n of OpenCV's fixed point
+        return b.float_to_int(b.round_half_up(xf), lo, hi, name)
     return xf if name == "float32" else b.astype(xf, name)
 
 

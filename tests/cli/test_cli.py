@@ -152,3 +152,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "mlxquant.cli", "demo", "--out", str(foreign)], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 2 and "not a previous demo output" in r.stderr and (foreign / "keep.txt").exists()
+
+
+def test_preprocess_with_preset(tmp_path: Path) -> None:
+    imgs = _photos(tmp_path / "imgs", 2)
+    out = tmp_path / "b.npz"
+    assert main(["preprocess", str(imgs), "--preset", "yolo", "--size", "64", "-o", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["tensor"].shape == (2, 3, 64, 64) and z["tensor"].dtype == np.float32

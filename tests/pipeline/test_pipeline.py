@@ -175,3 +175,51 @@ def test_segmenter_mask_in_original_size(model_dir: Path, model: str) -> None:
     names = list(COLOURS)
     assert names[int(mask[45, 10])] == "blue" and names[int(mask[45, 140])] == "yellow"
     assert np.mean(mask[:, :70] == names.index("blue")) > 0.95
+
+
+def test_per_axis_integer_output_is_dequantized(model_dir: Path, tmp_path: Path) -> None:
+    """A uint8 output quantized per class (axis 1) is dequantized with its own per-axis parameters."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(model_dir / "colour_classifier.onnx"))
+    scale = (np.arange(1, 10, dtype=np.float32) * np.float32(10 / 255 / 5)).astype(np.float32)  # 9 different scales
+    zp = np.arange(9, dtype=np.uint8)
+    m.graph.initializer.extend([numpy_helper.from_array(scale, "oq_s"), numpy_helper.from_array(zp, "oq_z")])
+    m.graph.node.append(helper.make_node("QuantizeLinear", ["logits", "oq_s", "oq_z"], ["logits_q"], axis=1))
+    m.graph.output.pop()
+    m.graph.output.append(helper.make_tensor_value_info("logits_q", TensorProto.UINT8, ["batch", 9]))
+    path = tmp_path / "per_axis_out.onnx"
+    onnx.save(m, str(path))
+    spec = mq.inspect_model(path).outputs[0]
+    assert spec.per_axis and spec.axis == 1 and spec.io == "integer"
+    qp, fp = Classifier(path), Classifier(model_dir / "colour_classifier.onnx")
+    photos = _photos(9)
+    assert [r.top()[0] for r in qp(photos)] == [r.top()[0] for r in fp(photos)]
+    y = qp.infer(qp.preprocess(photos).tensor)[0]
+    deq, quant = qp._float_output(spec, y)
+    assert quant is None
+    np.testing.assert_array_equal(mq.to_numpy(deq), (y.astype(np.float32) - zp.astype(np.float32)) * scale)
+
+
+def test_int8_input_with_nonzero_zero_point(model_dir: Path, tmp_path: Path) -> None:
+    """int8 input, scale 1/255, zero point −128 (the TFLite int8 convention): the pipeline feeds pixel − 128."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    m = onnx.load(str(model_dir / "colour_classifier_u8io.onnx"))
+    for i, t in enumerate(m.graph.initializer):
+        if t.name == "in_zp":
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.array(-128, np.int8), "in_zp"))
+    m.graph.input[0].type.tensor_type.elem_type = TensorProto.INT8
+    path = tmp_path / "i8in.onnx"
+    onnx.save(m, str(path))
+    spec = mq.inspect_model(path).inputs[0]
+    assert (spec.dtype, spec.qparams) == ("int8", (float(np.float32(1 / 255)), -128))
+    clf, ref = Classifier(path), Classifier(model_dir / "colour_classifier_u8io.onnx")
+    photos = _photos(9)
+    x = clf.preprocess(photos).tensor
+    x_ref = ref.preprocess(photos).tensor
+    assert x.dtype == np.int8
+    np.testing.assert_array_equal(x.astype(np.int16), x_ref.astype(np.int16) - 128)
+    assert [r.top()[0] for r in clf(photos)] == [r.top()[0] for r in ref(photos)]

@@ -158,63 +158,93 @@ def _nms_generic(b: Backend, boxes: Any, scores: Any, classes: Any | None, iou_t
 
 
 # ---- NumPy fast path -----------------------------------------------------------------------------------------------
+# Candidates resolved together per block on the fast path: a block's pairwise IoU is BLOCK^2 (cheap), and the kept
+# boxes of a block suppress all later boxes in one [kept, remaining] matrix pass instead of one pass per kept box.
+_FAST_BLOCK = 128
+
+
+def _pair_iou_np(ax1: np.ndarray, ay1: np.ndarray, ax2: np.ndarray, ay2: np.ndarray, aa: np.ndarray,
+                 bx1: np.ndarray, by1: np.ndarray, bx2: np.ndarray, by2: np.ndarray, ba: np.ndarray) -> np.ndarray:
+    """The IoU of docs/spec/decode.md §1 (same float32 operations as boxes._pair_iou); NaN for 0/0 (never >= t)."""
+    w = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    np.maximum(w, np.float32(0), out=w)
+    h = np.minimum(ay2, by2) - np.maximum(ay1, by1)
+    np.maximum(h, np.float32(0), out=h)
+    inter = w * h
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return inter / ((aa + ba) - inter)
+
+
 def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, area: np.ndarray,
                          t_up: np.float32) -> np.ndarray:
-    """Greedy NMS over score-sorted boxes; returns kept sorted positions.
+    """Greedy NMS over score-sorted boxes; returns kept sorted positions (exactly the greedy result).
 
-    Per kept box, one pass over the remaining boxes computes only the x-overlap ``w`` (3 vector ops); the full IoU of
-    the same formula is evaluated only on the boxes with ``w > 0`` (a box with ``w <= 0`` has IoU 0 and cannot be
-    suppressed since ``t_up > 0``). Suppressed boxes are dropped lazily (compaction when half of the array is dead).
+    Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves with the same
+    fixed-point iteration as the generic path (none of them is suppressed by an earlier kept box: those were all
+    applied already); then the block's kept boxes suppress every later box. For that cross pass, the candidates of a
+    kept box i are found in an x1-sorted index: a box j can overlap i in x only if ``x1_i - max_w < x1_j < x2_i``
+    (exact bounds in float64); the IoU (same float32 formula) is evaluated only on those pairs. Boxes that do not
+    overlap in x have IoU 0 and cannot be suppressed since ``t_up > 0``.
     """
     n = x1.shape[0]
-    keep = np.empty(n, dtype=np.int64)
-    nk = 0
-    pos = np.arange(n)
-    R = np.stack([x1, y1, x2, y2, area])  # [5, M], compacted lazily
     alive = np.ones(n, dtype=bool)
-    zero = np.float32(0)
-    dead = 0
-    p = 0
-    m = n
-    wbuf = np.empty(n, dtype=np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        while True:
-            while p < m and not alive[p]:
-                p += 1
-            if p >= m:
-                break
-            keep[nk] = pos[p]
-            nk += 1
-            q = p + 1
-            if q >= m:
-                break
-            cx1, cy1, cx2, cy2, ca = R[0, p], R[1, p], R[2, p], R[3, p], R[4, p]
-            w = wbuf[: m - q]
-            np.minimum(R[2, q:m], cx2, out=w)
-            w -= np.maximum(R[0, q:m], cx1)
-            c = np.flatnonzero(w > zero)
-            if c.shape[0]:
-                c += q
-                rc = R[:, c]
-                h = np.minimum(rc[3], cy2) - np.maximum(rc[1], cy1)
-                np.maximum(h, zero, out=h)
-                inter = (np.minimum(rc[2], cx2) - np.maximum(rc[0], cx1)) * h
-                union = (ca + rc[4]) - inter
-                # NaN for 0/0 (two zero-area boxes) compares False, as IoU = 0 in the generic path.
-                sup = c[inter / union >= t_up]
-                if sup.shape[0]:
-                    dead += int(np.count_nonzero(alive[sup]))
-                    alive[sup] = False
-            p = q
-            if dead > 64 and 2 * dead > m - p:
-                live = np.flatnonzero(alive[p:m]) + p
-                R = R[:, live]
-                pos = pos[live]
-                m = live.shape[0]
-                alive = np.ones(m, dtype=bool)
-                p = 0
-                dead = 0
-    return keep[:nk]
+    kept_parts = []
+    pos = 0
+    xs_order = np.argsort(x1, kind="stable")
+    xs_x1 = x1[xs_order].astype(np.float64)
+    max_w = float(np.max(x2.astype(np.float64) - x1.astype(np.float64))) if n else 0.0
+    while pos < n:
+        cand = np.flatnonzero(alive[pos:])
+        if cand.shape[0] == 0:
+            break
+        cand = cand[:_FAST_BLOCK] + pos
+        last = int(cand[-1])
+        # -- resolve the block (upper-triangular suppression matrix, fixed point as in _nms_generic)
+        m = cand.shape[0]
+        kept = cand
+        if m > 1:
+            cx1, cy1, cx2, cy2, ca = x1[cand], y1[cand], x2[cand], y2[cand], area[cand]
+            iou = _pair_iou_np(cx1[:, None], cy1[:, None], cx2[:, None], cy2[:, None], ca[:, None],
+                               cx1[None, :], cy1[None, :], cx2[None, :], cy2[None, :], ca[None, :])
+            S = np.triu(iou >= t_up, 1)
+            if S.any():
+                k = np.ones(m, dtype=bool)
+                for _ in range(m + 1):
+                    k_new = ~(S & k[:, None]).any(axis=0)
+                    if np.array_equal(k_new, k):
+                        break
+                    k = k_new
+                kept = cand[k]
+        kept_parts.append(kept)
+        alive[pos:last + 1] = False
+        pos = last + 1
+        if pos >= n:
+            break
+        # -- the block's kept boxes suppress later boxes: pairs from x1-sorted windows (sparse) or all (dense)
+        lo = np.searchsorted(xs_x1, x1[kept].astype(np.float64) - max_w, side="right")
+        hi = np.searchsorted(xs_x1, x2[kept].astype(np.float64), side="left")
+        ln = np.maximum(hi - lo, 0)
+        tot = int(ln.sum())
+        if tot == 0:
+            continue
+        if tot * 3 < kept.shape[0] * (n - pos):  # windows much smaller than the dense matrix: gather pairs
+            starts = np.cumsum(ln) - ln
+            kk = np.repeat(kept, ln)
+            jj = xs_order[np.arange(tot) - np.repeat(starts - lo, ln)]
+            live = alive[jj]  # later, not yet suppressed (decided boxes are dead)
+            kk, jj = kk[live], jj[live]
+            if jj.shape[0]:
+                iou = _pair_iou_np(x1[kk], y1[kk], x2[kk], y2[kk], area[kk], x1[jj], y1[jj], x2[jj], y2[jj],
+                                   area[jj])
+                alive[jj[iou >= t_up]] = False
+        else:
+            r = np.flatnonzero(alive[pos:]) + pos
+            if r.shape[0]:
+                iou = _pair_iou_np(x1[kept][:, None], y1[kept][:, None], x2[kept][:, None], y2[kept][:, None],
+                                   area[kept][:, None], x1[r][None, :], y1[r][None, :], x2[r][None, :],
+                                   y2[r][None, :], area[r][None, :])
+                alive[r[(iou >= t_up).any(axis=0)]] = False
+    return np.concatenate(kept_parts) if kept_parts else np.zeros(0, np.int64)
 
 
 def _nms_numpy_fast(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray | None,

@@ -7,7 +7,8 @@ NumPy pipeline, and an OpenCV pipeline. Time is split into decode / resize / nor
 are separate runs of each stage alone, so they do not add up exactly to the end-to-end median).
 
 Reports images/s, GB/s (decoded input bytes + output bytes) and ratios to the Pillow+NumPy pipeline and to a memcpy of
-the same bytes; JSON in benchmarks/results/vision.json. Run: ``python benchmarks/bench_vision.py [--n 64] [--repeat 3]``.
+the same bytes; JSON in benchmarks/results/vision.json.
+Run: ``python benchmarks/bench_vision.py [--n 64] [--repeat 3]``.
 """
 
 from __future__ import annotations

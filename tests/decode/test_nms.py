@@ -178,3 +178,18 @@ def test_weighted_nms_mediapipe():
     np.testing.assert_allclose(mb[1], (b[0] * 0.6 + b[1] * 0.2) / 0.8, rtol=1e-6)
     np.testing.assert_array_equal(mb[0], b[2])
     assert mq.decode.nms(b, s, 0.3, mode="weighted").tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_path_sparse_windows_equal_generic(seed):
+    # Spread-out small boxes with very different widths: the fast path's x1-sorted window pass (not the dense one)
+    # decides; a too-narrow window would miss wide boxes that overlap from the left.
+    rng = np.random.default_rng(seed)
+    n = 3000
+    c = rng.uniform(0, 400, (n, 2))
+    wh = np.where(rng.random((n, 1)) < 0.05, rng.uniform(40, 80, (n, 2)), rng.uniform(2, 12, (n, 2)))
+    b = np.concatenate([c - wh / 2, c + wh / 2], 1).astype(np.float32)
+    s = rng.random(n).astype(np.float32)
+    for thr in (0.05, 0.3):
+        np.testing.assert_array_equal(_nms_numpy_fast(b, s, None, thr), _nms_generic(mq.get_backend(b), b, s, None,
+                                                                                        thr))

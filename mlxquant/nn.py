@@ -23,7 +23,8 @@ This module imports MLX (``mq.nn`` is loaded on first access only).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn

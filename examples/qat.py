@@ -6,7 +6,8 @@ post-training (PTQ: calibrate the activation observers, quantize, evaluate), the
 (QAT: fine-tune with fake quantization in the forward pass and straight-through gradients). Finally the QAT model is
 converted to real quantized layers, whose accuracy equals the QAT model's.
 
-Run: ``python examples/qat.py`` (about 20-50 s on a laptop CPU; 20-45 s on 2 shared x86 cores here).. ``--quick`` is the smoke-test size.
+Run: ``python examples/qat.py`` (about 20-50 s on a laptop CPU; 20-45 s on 2 shared x86 cores here).
+``--quick`` is the smoke-test size.
 """
 
 from __future__ import annotations

@@ -68,6 +68,9 @@ class _Buf:
     def u32(self, pos: int) -> int:
         return int(self._unpack("<I", pos))
 
+    def u64(self, pos: int) -> int:
+        return int(self._unpack("<Q", pos))
+
     def field(self, table: int, k: int) -> int:
         """Absolute position of field ``k`` of the table at ``table``, or 0 when absent."""
         vtable = table - self.i32(table)
@@ -133,6 +136,8 @@ class TFLiteTensor:
     zero_point: np.ndarray = field(repr=False)
     quantized_dimension: int = 0
     shape_signature: tuple[int, ...] | None = None
+    buffer: int = 0
+    is_constant: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,13 @@ def read_tflite(data: bytes) -> TFLiteModel:
         if not subgraphs:
             raise ModelFormatError("TFLite model has no subgraph")
         sg = subgraphs[0]
+        # Buffer {data 0: [ubyte], offset 1: uint64, size 2: uint64}: data inline, or (offset > 1, size) outside the
+        # FlatBuffer for models over 2 GB; buffer 0 is the empty sentinel
+        constant_buffers = set()
+        for k, buf in enumerate(b.tables(root, 4)):
+            _, n_data = b.vector(buf, 0)
+            if n_data > 0 or b.scalar(buf, 1, "<Q", 0) > 1:
+                constant_buffers.add(k)
         tensors = []
         for i, t in enumerate(b.tables(sg, 0)):
             shape = tuple(int(v) for v in b.array(t, 0, "int32"))
@@ -185,10 +197,12 @@ def read_tflite(data: bytes) -> TFLiteModel:
             else:
                 scale, zp, qdim = np.zeros(0, "float32"), np.zeros(0, "int64"), 0
             sig = b.array(t, 7, "int32")
+            buffer = b.scalar(t, 2, "<I", 0)
             tensors.append(TFLiteTensor(
                 index=i, name=b.string(t, 3), shape=shape, dtype=TFLITE_TYPES.get(ttype, f"type{ttype}"),
                 scale=scale, zero_point=zp, quantized_dimension=qdim,
                 shape_signature=tuple(int(v) for v in sig) if sig.size else None,
+                buffer=buffer, is_constant=buffer in constant_buffers,
             ))
         inputs = [int(v) for v in b.array(sg, 1, "int32")]
         outputs = [int(v) for v in b.array(sg, 2, "int32")]

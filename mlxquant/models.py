@@ -46,7 +46,8 @@ class TensorSpec:
         axis: the quantized axis for per-axis parameters, else ``None``.
         qdtype: the integer type of the quantized values ("uint8", "int8", ...), else ``None``.
         io: ``"integer"`` when the runtime exchanges quantized integers at this tensor, ``"float"`` when it
-            exchanges floats (quantization, if any, happens inside the model).
+            exchanges floats (quantization, if any, happens inside the model); ``"constant"`` for stored weights
+            (:attr:`ModelInfo.weights`).
         source: where the parameters were read: ``"tflite"`` (tensor params), ``"DequantizeLinear"``,
             ``"QuantizeLinear"`` or ``"none"``.
     """
@@ -94,7 +95,7 @@ class TensorSpec:
             return "-"
         s = self.scale.reshape(-1)
         z = self.zero_point.reshape(-1) if self.zero_point is not None else np.zeros(1, np.int64)
-        where = "I/O" if self.io == "integer" else "in-graph"
+        where = {"integer": "I/O", "constant": "stored"}.get(self.io, "in-graph")
         if self.axis is None:
             return f"{self.qdtype} {where} scale={float(s[0]):.6g} zp={int(z[0])}"
         return (f"{self.qdtype} {where} per-axis axis={self.axis} ({s.size} scales "
@@ -128,6 +129,7 @@ class ModelInfo:
     operators: list[str] = field(default_factory=list, repr=False)
     producer: str = ""
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
+    weights: list[TensorSpec] = field(default_factory=list, repr=False)
 
     @property
     def labels(self) -> list[str] | None:
@@ -159,12 +161,14 @@ class ModelInfo:
             "path": self.path, "format": self.format, "producer": self.producer, "quantized": self.quantized,
             "operators": len(self.operators),
             "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+            "weights": [t.to_dict() for t in self.weights],
         }
 
-    def table(self) -> str:
-        """The inputs and outputs as an aligned text table."""
+    def table(self, *, weights: bool = False) -> str:
+        """The inputs and outputs (and with ``weights`` the quantized stored tensors) as an aligned text table."""
         rows = [("", "name", "shape", "dtype", "quantization")]
-        for kind, specs in (("input", self.inputs), ("output", self.outputs)):
+        groups = [("input", self.inputs), ("output", self.outputs)] + ([("weight", self.weights)] if weights else [])
+        for kind, specs in groups:
             for t in specs:
                 shape = "[" + ", ".join("?" if d is None else str(d) for d in t.shape) + "]"
                 rows.append((kind, t.name, shape, t.dtype, t.describe_quant()))
@@ -242,8 +246,11 @@ def _inspect_tflite(p: Path) -> ModelInfo:
         return TensorSpec(t.name, shape, t.dtype, scale, zp, axis=t.quantized_dimension if per_axis else None,
                           qdtype=t.dtype if is_int else None, io="integer" if is_int else "float", source="tflite")
 
+    weights = [spec(t.index) for t in m.tensors if t.is_constant and t.scale.size and np.any(t.scale)]
+    weights = [w if w.io != "integer" else TensorSpec(w.name, w.shape, w.dtype, w.scale, w.zero_point, w.axis,
+                                                        w.qdtype, "constant", w.source) for w in weights]
     return ModelInfo(str(p), "tflite", [spec(i) for i in m.inputs], [spec(i) for i in m.outputs],
-                     operators=m.operators, producer=m.description)
+                     operators=m.operators, producer=m.description, weights=weights)
 
 
 # ------------------------------------------------------------------------------------------------------------ ONNX
@@ -364,7 +371,14 @@ def _inspect_onnx(p: Path) -> ModelInfo:
             spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd2, "float", "DequantizeLinear", blk)
         outputs.append(spec)
     prod = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    weights = []
+    for node in g.node:  # quantized constants: DequantizeLinear nodes whose data input is an initializer
+        if node.op_type == "DequantizeLinear" and node.input[0] in consts and node.input[0] in init_names:
+            q = consts[node.input[0]]
+            s, z, ax, qd, blk = qparams(node, str(q.dtype))
+            weights.append(TensorSpec(node.input[0], tuple(int(d) for d in q.shape), str(q.dtype), s, z, ax, qd,
+                                      "constant", "DequantizeLinear", blk))
     meta = {m.key: m.value for m in model.metadata_props}
     return ModelInfo(str(p), "onnx", inputs, outputs, operators=[n.op_type for n in g.node], producer=prod,
-                     metadata=meta)
+                     metadata=meta, weights=weights)
 

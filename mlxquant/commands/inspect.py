@@ -18,6 +18,8 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a .tflite or .onnx file")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--weights", action="store_true",
+                   help="also list the quantized stored tensors (weights, biases) with their parameters")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))
     else:
-        print(info.table())
+        print(info.table(weights=args.weights))
+        if not args.weights and info.weights:
+            n_axis = sum(w.per_axis for w in info.weights)
+            print(f"weights: {len(info.weights)} quantized tensors ({n_axis} per-axis); --weights lists them")
         if info.labels:
             shown = ", ".join(info.labels[:10]) + (", ..." if len(info.labels) > 10 else "")
             print(f"labels ({len(info.labels)}): {shown}")

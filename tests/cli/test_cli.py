@@ -43,6 +43,9 @@ def test_inspect_table_and_json(model_dir: Path, capsys: pytest.CaptureFixture[s
     assert main(["inspect", str(model_dir / "colour_classifier_int8.tflite")]) == 0
     out = capsys.readouterr().out
     assert "image_u8" in out and "uint8 I/O scale=0.00392157 zp=0" in out
+    assert "weights: 2 quantized tensors (2 per-axis)" in out
+    assert main(["inspect", "--weights", str(model_dir / "colour_classifier_int8.tflite")]) == 0
+    assert "colour_w  [9, 16, 16, 3]  int8   int8 stored per-axis axis=0" in capsys.readouterr().out
     assert main(["inspect", "--json", str(model_dir / "colour_classifier.int8.onnx")]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["format"] == "onnx" and d["inputs"][0]["qdtype"] == "int8" and d["inputs"][0]["io"] == "float"

@@ -181,3 +181,29 @@ def test_missing_onnx_package(model_dir: Path, monkeypatch: pytest.MonkeyPatch) 
         mq.inspect_model(model_dir / "colour_classifier.onnx")
     # TFLite needs no peer at all
     assert mq.inspect_model(model_dir / "colour_classifier_int8.tflite").inputs[0].dtype == "uint8"
+
+
+def test_weights_tflite(model_dir: Path) -> None:
+    info = mq.inspect_model(model_dir / "colour_classifier_int8.tflite")
+    w = {t.name: t for t in info.weights}
+    assert set(w) == {"colour_w", "colour_b"}  # the constant, quantized tensors (not activations, not the shape)
+    assert w["colour_w"].per_axis and w["colour_w"].axis == 0 and w["colour_w"].scale.shape == (9,)
+    assert w["colour_w"].io == "constant" and w["colour_w"].dtype == "int8"
+    assert w["colour_b"].dtype == "int32"
+    assert not mq.inspect_model(model_dir / "colour_classifier_float.tflite").weights
+
+
+def test_weights_onnx_qdq(model_dir: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    path = model_dir / "colour_classifier.int8.onnx"
+    info = mq.inspect_model(path)
+    m = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    conv_w = next(t for t in info.weights if t.shape == (9, 3, 1, 1))
+    assert conv_w.per_axis and conv_w.axis == 0 and conv_w.qdtype == "int8"  # per-channel conv weights
+    dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == conv_w.name)
+    np.testing.assert_array_equal(conv_w.scale, inits[dq.input[1]])
+    assert not mq.inspect_model(model_dir / "colour_classifier.onnx").weights
+    assert "weight" in info.table(weights=True) and "weight" not in info.table()

@@ -223,3 +223,15 @@ def test_int8_input_with_nonzero_zero_point(model_dir: Path, tmp_path: Path) -> 
     assert x.dtype == np.int8
     np.testing.assert_array_equal(x.astype(np.int16), x_ref.astype(np.int16) - 128)
     assert [r.top()[0] for r in clf(photos)] == [r.top()[0] for r in ref(photos)]
+
+
+def test_backends_agree(model_dir: Path, backend: str) -> None:
+    """Preprocessing on NumPy or MLX feeds the runtime the same tensor (within float32 rounding): same detections."""
+    ref = Detector(model_dir / "colour_detector.onnx", decode={"conf": 0.4})
+    det = Detector(model_dir / "colour_detector.onnx", preprocess={"backend": backend}, decode={"conf": 0.4})
+    batch = det.preprocess([_scene()])
+    assert mq.get_backend(batch.tensor).name == backend
+    a, b = ref(_scene()).to_numpy(), det(_scene()).to_numpy()
+    assert a.labels == b.labels
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)

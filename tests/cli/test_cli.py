@@ -163,3 +163,13 @@ def test_preprocess_with_preset(tmp_path: Path) -> None:
     assert main(["preprocess", str(imgs), "--preset", "yolo", "--size", "64", "-o", str(out)]) == 0
     with np.load(out) as z:
         assert z["tensor"].shape == (2, 3, 64, 64) and z["tensor"].dtype == np.float32
+
+
+def test_demo_without_onnx_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'mlxquant[onnx]'" in err
+    assert not (tmp_path / "d").exists()

@@ -15,6 +15,9 @@ model's normalization from the file, so say it when it is not [0, 1].
 Integer outputs are dequantized with their own parameters (per-tensor through ``decode``'s ``quant=``, which also
 runs its diagnostics; per-axis through :func:`mlxquant.dequantize`). Class names come from ``decode={"labels": ...}``,
 else from the model's metadata (Ultralytics-style ``names``), else the decoder's default.
+
+Backends: preprocessing runs on NumPy, or on MLX with ``preprocess={"backend": "mlx"}``; the runtimes take and return
+NumPy arrays (an MLX batch is converted at the runtime boundary), so results hold NumPy arrays either way.
 """
 
 from __future__ import annotations

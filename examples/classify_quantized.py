@@ -42,6 +42,8 @@ print("step by step:", top.to_dict())
 # The same in one line: the pipeline derives all of the above from the model file
 clf = mq.pipeline.Classifier(tflite, decode={"labels": labels, "topk": 3})
 print("pipeline:    ", clf(photo("coffee.jpg")).to_dict())
+flt = mq.pipeline.Classifier(models / "colour_classifier_float.tflite", decode={"labels": labels, "topk": 3})
+print("float twin:  ", flt(photo("coffee.jpg")).to_dict())
 
 # The classic mistake (seed guide, "Common Mistakes" 1): float data fed to a uint8 model is caught, not cast
 try:

@@ -320,7 +320,7 @@ def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
 
     c = len(COLOUR_NAMES)
     p = np.array(list(PROTOTYPES.values()), np.float32)
-    k = 4.0  # logit sharpness of the average-colour classifier
+    k = 10.0  # logit sharpness of the average-colour classifier
     # logits_c = mean over pixels of k·(2·x·p_c) − k·|p_c|²  (the |x|² term is common to every class)
     w = np.broadcast_to((k * 2.0 * p / (size * size))[:, None, None, :], (c, size, size, 3)).astype(np.float32)
     bias = (-k * (p**2).sum(1)).astype(np.float32)

@@ -42,6 +42,7 @@ print("step by step:", top.to_dict())
 # The same in one line: the pipeline derives all of the above from the model file
 clf = mq.pipeline.Classifier(tflite, decode={"labels": labels, "topk": 3})
 print("pipeline:    ", clf(photo("coffee.jpg")).to_dict())
+# The float twin: on this photo red and brown are nearly tied, and int8 logits (one step = 0.13 here) can flip them
 flt = mq.pipeline.Classifier(models / "colour_classifier_float.tflite", decode={"labels": labels, "topk": 3})
 print("float twin:  ", flt(photo("coffee.jpg")).to_dict())
 

@@ -130,7 +130,7 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
         or qt.bits > 16
         or p.layout.kind == "block"
         or x.dtype != np.float32
-        or x.size < MIN_SIZE
+        or x.size < max(MIN_SIZE, 1)
         or not x.flags.c_contiguous
     ):
         return None
@@ -200,7 +200,7 @@ def dequantize(q: np.ndarray, p: Any) -> np.ndarray | None:
         qt.bits > 16
         or p.layout.kind == "block"
         or q.dtype.name not in ("int8", "uint8", "int16", "uint16")
-        or q.size < MIN_SIZE
+        or q.size < max(MIN_SIZE, 1)
         or not q.flags.c_contiguous
     ):
         return None

@@ -200,6 +200,10 @@ def qrange(
         lo = -hi
     if narrow_range and qt.signed:
         lo = max(lo, -hi)
+    if hi - lo < 1:
+        raise InvalidArgumentError(
+            f"{qt.name} with reduce_range={reduce_range}, narrow_range={narrow_range} leaves the empty range [{lo}, {hi}]"
+        )
     return lo, hi
 
 
@@ -311,6 +315,11 @@ def _two_sum(a: Any, c: Any) -> tuple[Any, Any]:
     return s, e
 
 
+def _view(b: Backend, a: Any, dtype: str) -> Any:
+    """Bit reinterpretation that keeps the shape (the shim's NumPy view turns 0-d into 1-d)."""
+    return b.reshape(b.view(a, dtype), tuple(a.shape))
+
+
 def _split(b: Backend, a: Any) -> tuple[Any, Any]:
     """Veltkamp split of a float32 into two 12-bit halves (|a| < 2**100 so that 4097·a cannot overflow)."""
     t = b.const(4097.0) * a  # 2**12 + 1 (float32 has a 24-bit significand)
@@ -321,13 +330,13 @@ def _split(b: Backend, a: Any) -> tuple[Any, Any]:
 def _round_to_odd_sum(b: Backend, a: Any, c: Any) -> Any:
     """RO(a + c): the sum rounded to odd (truncate, then set the last bit if inexact), float32 only."""
     s, e = _two_sum(a, c)
-    bits = b.view(s, "int32")
+    bits = _view(b, s, "int32")
     even = b.bitwise_and(bits, b.const(1, "int32")) == 0
     inexact = e != 0
     # Move one ulp toward e: +1 on the bit pattern grows |s|, -1 shrinks it (sign-magnitude encoding).
     grow = (e > 0) == (s > 0)
     step = b.where(grow, b.const(1, "int32"), b.const(-1, "int32"))
-    fixed = b.view(bits + step, "float32")
+    fixed = _view(b, bits + step, "float32")
     return b.where(b.logical_and(inexact, even), fixed, s)
 
 
@@ -340,9 +349,9 @@ def _fma_f32(b: Backend, x: Any, inv: Any, zp: Any) -> Any:
     v = RO(tl + pl), result RN(th + v)). Where |x'| >= 2**60 (or x is not finite) the result saturates whatever the
     rounding, and the plain RN(RN(x·inv) + zp) is returned.
     """
-    ibits = b.view(inv, "int32")
+    ibits = _view(b, inv, "int32")
     k_bits = b.bitwise_and(ibits, b.const(0x7F800000, "int32"))  # the exponent field of inv: 2^k as float32 bits
-    p2k = b.view(k_bits, "float32")
+    p2k = _view(b, k_bits, "float32")
     m = inv / p2k  # exact: division by a power of two
     xs = x * p2k  # exact unless it over/underflows (then the guard below, or a result far from any tie)
     big = b.logical_not(b.abs(xs) < b.const(2.0**60))  # also true for inf and NaN

@@ -202,7 +202,8 @@ def qrange(
         lo = max(lo, -hi)
     if hi - lo < 1:
         raise InvalidArgumentError(
-            f"{qt.name} with reduce_range={reduce_range}, narrow_range={narrow_range} leaves the empty range [{lo}, {hi}]"
+            f"{qt.name} with reduce_range={reduce_range}, narrow_range={narrow_range} "
+            f"leaves the empty range [{lo}, {hi}]"
         )
     return lo, hi
 
@@ -683,7 +684,7 @@ def fake_quantize_mask(
         >>> fake_quantize_mask(np.array([127.4, 127.6, -128.4, -128.6], np.float32), 1.0, profile="torch").tolist()
         [True, False, True, False]
     """
-    b, xf, _, f = _fake_setup(x, scale, zero_point, dtype, axis, block_size, profile, rounding, backend)
+    _, xf, _, f = _fake_setup(x, scale, zero_point, dtype, axis, block_size, profile, rounding, backend)
     return f(xf)[1]
 
 

@@ -119,8 +119,10 @@ def check_model_input(x: Any, *, dtype: str, quant: Any = None, normalization: A
         The warnings issued (messages), also emitted with ``warnings.warn``.
 
     Example:
-        >>> import numpy as np
-        >>> check_model_input(np.zeros((1, 4, 4, 3), np.float32), dtype="float32")  # doctest: +ELLIPSIS
+        >>> import numpy as np, warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     check_model_input(np.zeros((1, 4, 4, 3), np.float32), dtype="float32")  # doctest: +ELLIPSIS
         ['image(s) [0] are constant ...']
     """
     b = get_backend(x)

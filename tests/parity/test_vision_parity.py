@@ -122,3 +122,13 @@ def test_backend_fixture_runs(backend):
     # the shared fixture fails (never skips) if a requested backend cannot run
     x = as_backend(np.zeros((2, 2, 3), np.uint8), backend)
     assert tuple(mq.vision.resize(x, (1, 1)).shape) == (1, 1, 3)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_preprocess_half_dtypes_numpy_equals_mlx(dtype):
+    imgs = [_img(7, 40, 30)]
+    a, _ = mq.vision.preprocess(imgs, "pytorch", 16, dtype=dtype)
+    m, _ = mq.vision.preprocess(imgs, "pytorch", 16, dtype=dtype, backend="mlx")
+    assert mq.get_backend(m).dtype_name(m) == dtype
+    # NumPy has no bfloat16: float32 holding the bfloat16 values (mq.to_bfloat16), compared value for value
+    assert_equal(m, a, backend="mlx", check_dtype=dtype != "bfloat16")

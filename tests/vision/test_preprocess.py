@@ -175,3 +175,20 @@ def test_import_stays_light():
             "print([m for m in ('PIL', 'cv2', 'mlx.core', 'torch', 'onnx') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_progress_bar_when_asked(capsys):
+    imgs = [_photo(8, 8, k) for k in range(20)]
+    mq.vision.preprocess(imgs, "pytorch", 4, show_progress=True)
+    err = capsys.readouterr().err
+    assert "preprocess" in err and "20/20" in err
+    mq.vision.preprocess(imgs, "pytorch", 4)  # not a terminal: no bar
+    assert capsys.readouterr().err == ""
+
+
+def test_workers_and_order_preserved():
+    imgs = [_photo(8 + k, 8, k) for k in range(6)]
+    x1, t1 = mq.vision.preprocess(imgs, "tflite_quantized", 4, workers=1)
+    x4, t4 = mq.vision.preprocess(imgs, "tflite_quantized", 4, workers=4)
+    np.testing.assert_array_equal(x1, x4)
+    assert [t.original_size for t in t4] == [(8 + k, 8) for k in range(6)] and t1 == t4

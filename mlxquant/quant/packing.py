@@ -207,14 +207,20 @@ def pack(q: Any, bits: int, *, layout: str = "mlx", signed: bool | None = None, 
     # every value was range-checked above), the mask keeps the low `bits` bits. All layouts are packed as a byte
     # stream; "mlx" words are that stream read as little-endian uint32 (identical bits, 4x less memory traffic).
     u = b.bitwise_and(b.astype(q, "uint8"), b.const((1 << bits) - 1, "uint8"))
+    if layout != "onnx" and q.ndim == 0:
+        raise InvalidArgumentError(f"layout {layout!r} packs along the last axis; got a 0-d array")
+    return _pack_codes(b, u, bits, layout)
+
+
+def _pack_codes(b: Any, u: Any, bits: int, layout: str) -> Any:
+    """Pack unsigned uint8 codes already known to be in ``[0, 2^bits)`` (internal: the formats call this directly,
+    skipping :func:`pack`'s range check, since their codes are clipped by construction)."""
     if layout == "onnx":
         u = b.reshape(u, (-1,))
         n = u.shape[0]
         per, _ = _period(bits, 8)
         out = _stream_pack(b, _pad_last(b, u, per), bits, 8, "uint8")
         return out[: packed_length(n, bits, layout=layout)]
-    if q.ndim == 0:
-        raise InvalidArgumentError(f"layout {layout!r} packs along the last axis; got a 0-d array")
     n = u.shape[-1]
     if layout == "gguf_q4":
         u = _pad_last(b, u, _GGUF_BLOCK)

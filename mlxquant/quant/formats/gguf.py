@@ -27,7 +27,7 @@ import numpy as np
 from ..._backend import Backend, get_backend
 from ..._checks import check_choice
 from ..._errors import AlreadyQuantizedError, InputTypeError, NonFiniteError, ShapeError
-from ..packing import pack, unpack
+from ..packing import _pack_codes, unpack
 from . import GGUF_TYPES
 
 __all__ = ["GGUF_TYPES", "gguf_dequantize", "gguf_quantize", "gguf_row_bytes"]
@@ -114,7 +114,7 @@ def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
     if qtype in ("Q5_0", "Q5_1"):
         head.append(_u32_bytes(b, _high_bits(b, q)))
         q = b.bitwise_and(q, b.const(0x0F, "uint8"))
-    return b.concatenate([*head, pack(q, 4, layout="gguf_q4", signed=False)], axis=-1)
+    return b.concatenate([*head, _pack_codes(b, q, 4, "gguf_q4")], axis=-1)
 
 
 def gguf_quantize(x: Any, qtype: str = "Q4_0", *, backend: str | None = None) -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 from ..._backend import Backend, get_backend
 from ..._checks import check_choice
 from ..._errors import AlreadyQuantizedError, InputTypeError, InvalidArgumentError, NonFiniteError, ShapeError
-from ..packing import pack, unpack
+from ..packing import _pack_codes, unpack
 from . import MLX_MODES
 
 __all__ = ["MLX_MODES", "WIDTH_POLICIES", "mlx_dequantize", "mlx_quantize", "resolve_group_size"]
@@ -156,7 +156,7 @@ def _affine_quantize(b: Backend, w: Any, g: int, bits: int, rounding: str) -> tu
     q = b.round(t) if rounding == "half_even" else b.round_half_away(t)
     q = b.clip(q, zero, n_bins)
     codes = b.reshape(b.float_to_int(q, 0, (1 << bits) - 1, "uint8"), (*lead, w.shape[-1]))
-    wq = pack(codes, bits, layout="mlx", signed=False)
+    wq = _pack_codes(b, codes, bits, "mlx")
     sshape = (*lead, w.shape[-1] // g)
     return wq, _cast_like(b, b.reshape(scale, sshape), w), _cast_like(b, b.reshape(bias, sshape), w)
 
@@ -281,7 +281,7 @@ def _fp_quantize(b: Backend, w: Any, g: int, bits: int, mode: str) -> tuple[Any,
     if ok is not None:  # an nvfp4 group whose scale rounds to 0: MLX divides by 0 and every code becomes 0
         codes = b.where(ok, codes, b.zeros((), "uint8"))
     codes = b.reshape(codes, (*lead, w.shape[-1]))
-    wq = pack(codes, bits, layout="mlx", signed=False)
+    wq = _pack_codes(b, codes, bits, "mlx")
     return wq, b.reshape(scode, (*lead, w.shape[-1] // g))
 
 

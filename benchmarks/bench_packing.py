@@ -8,7 +8,7 @@ same machine measured in the same run):
    native fast path) against ``mx.quantize`` / ``mx.dequantize``;
 3. GGUF Q4_0 of the same matrix against the ``gguf`` package's quantizer;
 4. the checkpoint quantizer on a generated checkpoint (default 1 GB of float32 linear weights, also a smaller one):
-   input GB/s and peak RSS of a fresh process (``resource.getrusage``) beside the largest tensor's size.
+   input GB/s and peak RSS of a fresh process (``VmHWM`` from /proc) beside the largest tensor's size.
 
 Run from the repository root: ``python benchmarks/bench_packing.py [--quick] [--ckpt-gb 1.0]``.
 """
@@ -32,19 +32,25 @@ from _common import Bench, memcpy_baseline, mlx_sync, time_fn
 
 import mlxquant as mq
 
+# Peak memory of the child: VmHWM (the high-water mark of this process's own address space; ru_maxrss would also
+# carry the parent's peak over fork + exec on Linux).
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
+def hwm_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 sys.path.insert(0, {repo!r})
 from mlxquant.checkpoint import quantize_checkpoint
 import mlxquant.quant.formats.mlx, numpy
 if {backend!r} == "mlx":
     import mlx.core
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_kb()
 t0 = time.perf_counter()
 r = quantize_checkpoint({src!r}, {dst!r}, backend={backend!r}, progress=False)
 dt = time.perf_counter() - t0
 print(json.dumps({{"seconds": dt, "bytes_in": r.bytes_in, "bytes_out": r.bytes_out,
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "base_rss_kb": base}}))
+                  "maxrss_kb": hwm_kb(), "base_rss_kb": base}}))
 """
 
 

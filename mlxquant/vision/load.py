@@ -144,6 +144,72 @@ def _array_image(src: Any, mode: str, keep_alpha: bool) -> np.ndarray:
     return _order(np.array(a, copy=True), mode)
 
 
+# PNG signature and IHDR layout: 8-byte signature, chunk length (4), "IHDR" (4), width (4), height (4), bit depth (1),
+# colour type (1): 2 = RGB, 6 = RGBA.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png16_colour(src: Any) -> int | None:
+    """The PNG colour type (2 or 6) if ``src`` is a 16-bit colour PNG (which Pillow decodes to 8 bits), else None."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        head = bytes(src[:26])
+    else:
+        try:
+            with open(src, "rb") as f:
+                head = f.read(26)
+        except OSError:
+            return None  # _open_pil reports it with the file name
+    if len(head) == 26 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 and \
+            head[25] in (2, 6):
+        return head[25]
+    return None
+
+
+# EXIF orientation → NumPy operations, as Pillow's ImageOps.exif_transpose (FLIP_LEFT_RIGHT, ROTATE_180, ...).
+_ORIENT_OPS = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _load_png16_colour(src: Any, mode: str, keep_alpha: bool, exif: bool) -> np.ndarray:
+    """16-bit colour PNGs with keep_16bit: decoded by OpenCV (Pillow has no 16-bit RGB mode), never truncated."""
+    try:
+        import cv2
+    except ImportError:
+        from .._errors import MissingDependencyError
+
+        raise MissingDependencyError(f"{_describe(src)} is a 16-bit colour PNG: Pillow decodes it to 8 bits, so "
+                                     "keep_16bit=True needs OpenCV (pip install opencv-python-headless), or pass "
+                                     "keep_16bit=False") from None
+    data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else open(src, "rb").read()
+    a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if a is None or a.dtype != np.uint16:
+        raise ImageError(f"cannot read {_describe(src)}: corrupt 16-bit PNG")
+    a = a[..., [2, 1, 0, 3]] if a.shape[-1] == 4 else a[..., ::-1]  # OpenCV's BGR(A) → RGB(A)
+    if exif:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            orient = im.getexif().get(_EXIF_ORIENTATION, 1)
+        if orient in _ORIENT_OPS:
+            a = _ORIENT_OPS[orient](a)
+    if mode == "L":
+        raise ImageError(f"{_describe(src)} is a 16-bit colour PNG; mode='L' with keep_16bit is not supported "
+                         "(convert to gray after loading)")
+    want_alpha = keep_alpha or mode in ("RGBA", "BGRA")
+    if want_alpha and a.shape[-1] == 3:
+        a = np.concatenate([a, np.full((*a.shape[:2], 1), 65535, np.uint16)], axis=-1)
+    elif not want_alpha:
+        a = a[..., :3]
+    return _order(np.ascontiguousarray(a), mode)
+
+
 def load_image(
     src: Any,
     *,
@@ -161,7 +227,8 @@ def load_image(
         mode: "RGB", "BGR", "L" (one gray channel, ITU-R 601-2 luma as Pillow), "RGBA" or "BGRA".
         keep_alpha: add the alpha channel (RGBA / BGRA); opaque images get 255.
         exif: apply the EXIF orientation tag (Pillow ``ImageOps.exif_transpose``).
-        keep_16bit: keep 16-bit single-channel images as uint16 (else ``v >> 8`` to uint8).
+        keep_16bit: keep 16-bit images as uint16 (else ``v >> 8`` to uint8). 16-bit colour PNGs, which Pillow
+            truncates to 8 bits, are decoded with OpenCV then (MissingDependencyError without it).
         draft: JPEG only, opt-in: let the decoder downscale by 1/2, 1/4 or 1/8 (DCT scaling) while staying at least
             (height, width) — or a function of the image's (height, width) returning that minimum. Much faster for
             small model inputs; the pixels differ from a full decode + resize.
@@ -196,6 +263,11 @@ def load_image(
         except (OSError, ValueError) as e:
             raise ImageError(f"cannot read PIL image: {e}") from None
     elif isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(src, "read"):
+        if keep_16bit:
+            if hasattr(src, "read"):
+                src = src.read()
+            if _png16_colour(src) is not None:
+                return _load_png16_colour(src, mode, keep_alpha, exif)
         im = _open_pil(src, draft)
     else:
         raise InputTypeError(f"cannot load an image from {type(src).__name__}; pass a path, bytes, a file object, "

@@ -263,3 +263,34 @@ def test_jpeg_draft_is_opt_in():
     PIL.new("RGB", (800, 600), (10, 20, 30)).save(buf, "JPEG")
     assert mq.vision.load_image(buf.getvalue()).shape == (600, 800, 3)
     assert mq.vision.load_image(buf.getvalue(), draft=(150, 200)).shape == (150, 200, 3)
+
+
+def test_load_16bit_colour_png_keeps_16_bits(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    a = (np.arange(24, dtype=np.uint16).reshape(2, 4, 3) * 2700)
+    p = tmp_path / "deep.png"
+    cv2.imwrite(str(p), a[..., ::-1])
+    np.testing.assert_array_equal(mq.vision.load_image(p, keep_16bit=True), a)
+    np.testing.assert_array_equal(mq.vision.load_image(p.read_bytes(), keep_16bit=True, mode="BGR"), a[..., ::-1])
+    rgba = mq.vision.load_image(p, keep_16bit=True, keep_alpha=True)
+    assert rgba.dtype == np.uint16 and (rgba[..., 3] == 65535).all()
+    eight = mq.vision.load_image(p)  # Pillow's 8-bit decode: v >> 8
+    np.testing.assert_array_equal(eight, (a >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_table_matches_pillow(orientation):
+    from PIL import ImageOps
+
+    from mlxquant.vision.load import _ORIENT_OPS
+
+    img = np.random.default_rng(orientation).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    im = PIL.fromarray(img)
+    exif = PIL.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, "PNG", exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(PIL.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    np.testing.assert_array_equal(mq.vision.load_image(buf.getvalue()), expected)
+    ours = _ORIENT_OPS.get(orientation, lambda a: a)(img)
+    np.testing.assert_array_equal(ours, expected)

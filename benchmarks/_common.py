@@ -11,7 +11,7 @@ Typical use::
     bench.add_baseline(*bandwidth_baseline(64 << 20))           # memcpy of the same bytes
     bench.add("mlxquant numpy per-tensor", time_fn(lambda: mq.quantize(x, s)), bytes_moved=5 * n)
     bench.report(relative_to="memcpy")
-    bench.write_json()                                          # benchmarks/results/quantize-<host>-<date>.json
+    bench.write_json()                                          # benchmarks/results/quantize.json
 
 Run a benchmark as a script from the repository root (``python benchmarks/bench_quantize.py``); this module is
 imported by path, so the scripts also work from any working directory.
@@ -241,6 +241,7 @@ class Bench:
         return {
             "benchmark": self.name,
             "started_utc": self.started.isoformat(timespec="seconds"),
+            "host": platform.node(),
             "params": self.params,
             "environment": environment(),
             "results": [m.as_dict() for m in self.items],
@@ -248,11 +249,9 @@ class Bench:
         }
 
     def write_json(self, path: str | os.PathLike[str] | None = None, **kw: Any) -> Path:
-        """Write the results to ``path`` (default ``benchmarks/results/<name>-<host>-<utc time>.json``)."""
+        """Write the results to ``path`` (default ``benchmarks/results/<name>.json``; host and time are inside)."""
         if path is None:
-            stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
-            host = platform.node().split(".")[0] or "host"
-            path = RESULTS_DIR / f"{self.name}-{host}-{stamp}.json"
+            path = RESULTS_DIR / f"{self.name}.json"
         return write_json(self.to_dict(**kw), path)
 
 

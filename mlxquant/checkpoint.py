@@ -347,11 +347,16 @@ def _quantize_one(p: TensorPlan, w32: np.ndarray, backend: str) -> tuple[list[An
         max_err = float(mx.max(err).item()) if err.size else 0.0
         outs = [np.array(wq), _mx_out(scales)] + ([_mx_out(biases)] if biases is not None else [])
         return outs, num, den, max_err
-    if p.mode != "affine" and p.dtype == "bfloat16":
-        raise InvalidArgumentError(
-            f"mode {p.mode!r} on bfloat16 weights computes its scales in bfloat16: use backend 'mlx' (or 'auto')"
-        )
     src = w32.astype(np.float16) if p.dtype == "float16" else w32
+    if p.mode != "affine" and p.dtype == "bfloat16":  # microscaling scales are computed in the weight dtype
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise InvalidArgumentError(
+                f"mode {p.mode!r} on bfloat16 weights computes its scales in bfloat16: use backend 'mlx' (or "
+                "'auto'), or install ml_dtypes for the NumPy backend"
+            ) from None
+        src = w32.astype(ml_dtypes.bfloat16)  # exact: the values came from bfloat16
     wq, scales, biases = mlx_quantize(src, p.group_size, p.bits, p.mode)
     s32 = scales.astype(np.float32) if p.mode == "affine" else scales
     b32 = biases.astype(np.float32) if biases is not None else None

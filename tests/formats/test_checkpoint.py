@@ -342,3 +342,15 @@ def test_report_is_strict_json(tmp_path, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["tensors"][0]["sqnr_db"] == "inf" and rep["tensors"][0]["max_abs_err"] == 0.0
     json.loads((tmp_path / "out" / "quantize_report.json").read_text())
+
+
+@pytest.mark.parametrize("mode", ["mxfp4", "nvfp4"])
+def test_bfloat16_microscaling_numpy_equals_mlx(tmp_path, mode):
+    pytest.importorskip("mlx.core")
+    _toy(tmp_path / "src", ml_dtypes.bfloat16, layers=1)
+    g = 16 if mode == "nvfp4" else 32
+    quantize_checkpoint(tmp_path / "src", tmp_path / "np", mode=mode, group_size=g, backend="numpy")
+    quantize_checkpoint(tmp_path / "src", tmp_path / "mx", mode=mode, group_size=g, backend="mlx")
+    for t in list_tensors(tmp_path / "np"):
+        np.testing.assert_array_equal(read_tensor(tmp_path / "np", t.name, raw=True),
+                                      read_tensor(tmp_path / "mx", t.name, raw=True), err_msg=t.name)

@@ -149,3 +149,15 @@ def test_native_path_equals_generic():
                 assert c is None
             else:
                 _same(c, a, f"{mode} native vs generic")
+
+
+@pytest.mark.parametrize(("mode", "group", "bits"), [("affine", 64, 4), ("affine", 32, 6), ("mxfp4", 32, 4),
+                                                     ("mxfp8", 32, 8), ("nvfp4", 16, 4)])
+def test_numpy_bfloat16_via_ml_dtypes(mode, group, bits):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = _weights(np.random.default_rng(8), (4, 256), "float32")
+    wb = np.array(w).astype(ml_dtypes.bfloat16)
+    ref = mx.quantize(w.astype(mx.bfloat16), group, bits, mode=mode)
+    got = mlx_quantize(wb, group, bits, mode)
+    for g, r in zip(got, ref, strict=False):
+        _same(g, r, f"numpy bf16 {mode}")

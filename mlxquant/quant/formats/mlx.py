@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..._backend import Backend, get_backend
 from ..._checks import check_choice
 from ..._errors import AlreadyQuantizedError, InputTypeError, InvalidArgumentError, NonFiniteError, ShapeError
@@ -290,7 +292,7 @@ def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: st
     codes = unpack(wq, bits, count=width, layout="mlx")
     lead = tuple(codes.shape[:-1])
     if bits == 4:
-        lut = b.asarray(__import__("numpy").asarray(_FP4_VALUES, dtype="float32"))
+        lut = b.asarray(np.asarray(_FP4_VALUES, dtype=np.float32))
         vals = b.take(lut, b.astype(codes, "int32"))
     else:
         vals = _e4m3_decode(b, codes)

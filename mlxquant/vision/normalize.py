@@ -190,6 +190,13 @@ def cast_output(x: Any, dtype: str, *, backend: str | None = None) -> Any:
     """Cast a float32 tensor to float32 / float16 / bfloat16 (round to nearest even).
 
     bfloat16 on NumPy (no native dtype) returns float32 holding exact bfloat16 values (``mlxquant.to_bfloat16``).
+
+    Example:
+        >>> import numpy as np
+        >>> cast_output(np.array([1.00390625, 70000.0], np.float32), "bfloat16").tolist()
+        [1.0, 70144.0]
+        >>> cast_output(np.array([1.00390625, 70000.0], np.float32), "float16")
+        array([1.004,   inf], dtype=float16)
     """
     check_choice("dtype", dtype, ("float32", "float16", "bfloat16"))
     b = get_backend(x, backend)

@@ -42,9 +42,6 @@ class Batch:
         yield self.tensor
         yield self.transforms
 
-    def __len__(self) -> int:
-        return 2
-
 
 def _is_single(images: Any) -> bool:
     if isinstance(images, (list, tuple)):

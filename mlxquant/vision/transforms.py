@@ -96,12 +96,26 @@ class Transform:
                             self.original_size if clip else None)
 
     def forward_points(self, xy: Any, *, clip: bool = False) -> Any:
-        """Map original-image points [..., 2] to model-input coordinates (optionally clipped to the input)."""
+        """Map original-image points [..., 2] to model-input coordinates (optionally clipped to the input).
+
+        Example:
+            >>> import numpy as np
+            >>> t = Transform((100, 200), (64, 64), 0.32, 0.32, 0.0, 16.0, (32, 64), (16, 16, 0, 0))
+            >>> t.forward_points(np.array([[100.0, 50.0]], dtype=np.float32))
+            array([[32., 32.]], dtype=float32)
+        """
         return self._affine(xy, self.scale_x, self.scale_y, self.offset_x, self.offset_y, False,
                             self.input_size if clip else None)
 
     def forward_boxes(self, xyxy: Any, *, clip: bool = False) -> Any:
-        """Map original-image boxes [..., 4] (x1, y1, x2, y2) to model-input coordinates."""
+        """Map original-image boxes [..., 4] (x1, y1, x2, y2) to model-input coordinates.
+
+        Example:
+            >>> import numpy as np
+            >>> t = Transform((100, 200), (64, 64), 0.32, 0.32, 0.0, 16.0, (32, 64), (16, 16, 0, 0))
+            >>> t.forward_boxes(np.array([[0.0, 0.0, 200.0, 100.0]], dtype=np.float32))
+            array([[ 0., 16., 64., 48.]], dtype=float32)
+        """
         self._check_boxes(xyxy)
         return self.forward_points(xyxy, clip=clip)
 

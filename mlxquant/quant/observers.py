@@ -890,16 +890,19 @@ class MSEObserver(_AmaxObserver):
 # PyTorch's HistogramObserver (torch/ao/quantization/observer.py), ported step by step in float32
 # ---------------------------------------------------------------------------------------------------------------
 def _torch_linspace(start: np.float32, end: np.float32, steps: int) -> np.ndarray:
-    """torch.linspace on CPU (float32): start + step·i for the first half, end - step·(steps-1-i) for the rest."""
+    """torch.linspace on CPU (float32): ``fma(step, i, start)`` for the first half, ``fma(-step, steps-1-i, end)``
+    for the rest, ``step = f32(f32(end - start) / (steps - 1))``. The fused multiply-add is emulated in float64
+    (the product of a float32 and an index < 2^29 is exact there; the sum is rounded twice only when the exponents
+    differ by more than ~29 bits) — matched torch bit for bit on 32769-point ranges."""
     start, end = _F32(start), _F32(end)
     if steps == 1:
         return np.asarray([start], _F32)
     step = (end - start) / _F32(steps - 1)
-    i = np.arange(steps)
+    i = np.arange(steps, dtype=np.float64)
     half = steps // 2
-    lo = start + step * i.astype(_F32)
-    hi = end - step * (steps - i - 1).astype(_F32)
-    return np.where(i < half, lo, hi).astype(_F32)
+    lo = (np.float64(start) + np.float64(step) * i).astype(_F32)
+    hi = (np.float64(end) - np.float64(step) * (steps - 1 - i)).astype(_F32)
+    return np.where(np.arange(steps) < half, lo, hi).astype(_F32)
 
 
 def _torch_histc_bins(b: Backend, x: Any, lo: np.float32, hi: np.float32, bins: int) -> np.ndarray:

@@ -145,6 +145,13 @@ def test_amax_rules_match_loop_oracle(seed, bits, unsigned):
         assert amax_percentile(h, e, p) == oracle.amax_percentile(list(h), list(e), p)
 
 
+def test_entropy_takes_the_last_minimum():
+    # flat then empty: every candidate past the data quantizes without loss (KL = 0), the last one wins
+    h = np.concatenate([np.full(150, 7), np.zeros(150, np.int64)])
+    e = np.arange(301) / 10.0
+    assert amax_entropy(h, e) == oracle.amax_entropy(list(h), list(e), 8, False) == 30.0
+
+
 def test_amax_observers_use_their_rule_on_the_trimmed_histogram():
     x = np.random.default_rng(0).standard_normal(20000).astype(np.float32)
     for cls, rule in ((mq.EntropyObserver, amax_entropy), (mq.MSEObserver, amax_mse)):

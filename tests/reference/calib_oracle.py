@@ -152,7 +152,7 @@ def amax_mse(counts: list[float], edges: list[float], num_bits: int, unsigned: b
         amax = centers[i]
         scale = qmax / amax
         terms = []
-        for c, x in zip(counts, centers):
+        for c, x in zip(counts, centers, strict=False):
             q = min(max(f(np.round(x * scale)), qmin), qmax) / scale
             terms.append(f((q - x) ** 2 * f(c)))
         err = float(np.mean(np.asarray(terms, np.float32), dtype=np.float32))
@@ -165,7 +165,7 @@ def _entropy(p: list[float], q: list[float]) -> float:
     """scipy.stats.entropy(p, q): normalized, sum of p·log(p/q); inf if some p > 0 has q = 0."""
     sp, sq = sum(p), sum(q)
     total = 0.0
-    for a, b in zip(p, q):
+    for a, b in zip(p, q, strict=False):
         pa = a / sp
         qb = b / sq if sq else b
         if pa > 0:
@@ -209,14 +209,14 @@ def amax_entropy(counts: list[float], edges: list[float], num_bits: int, unsigne
 # ---------------------------------------------------------------------------------------------------------------
 def metrics_all(r: list[float], c: list[float]) -> dict[str, float]:
     n = len(r)
-    se = sum((b - a) ** 2 for a, b in zip(r, c))
+    se = sum((b - a) ** 2 for a, b in zip(r, c, strict=False))
     sig = sum(a * a for a in r)
-    dot = sum(a * b for a, b in zip(r, c))
+    dot = sum(a * b for a, b in zip(r, c, strict=False))
     nr, nc = math.sqrt(sig), math.sqrt(sum(b * b for b in c))
     return {
         "mse": se / n,
-        "max_abs_error": max(abs(b - a) for a, b in zip(r, c)),
-        "mean_abs_error": sum(abs(b - a) for a, b in zip(r, c)) / n,
+        "max_abs_error": max(abs(b - a) for a, b in zip(r, c, strict=False)),
+        "mean_abs_error": sum(abs(b - a) for a, b in zip(r, c, strict=False)) / n,
         "sqnr": math.inf if se == 0 else (-math.inf if sig == 0 else 10 * math.log10(sig / se)),
         "cosine": 1.0 if nr == 0 and nc == 0 else (0.0 if nr == 0 or nc == 0 else dot / (nr * nc)),
     }
@@ -224,7 +224,7 @@ def metrics_all(r: list[float], c: list[float]) -> dict[str, float]:
 
 def topk_agreement(r: list[list[float]], c: list[list[float]], k: int) -> float:
     total = 0.0
-    for rr, cc in zip(r, c):
+    for rr, cc in zip(r, c, strict=False):
         tr = sorted(range(len(rr)), key=lambda i: (-rr[i], i))[:k]
         tc = sorted(range(len(cc)), key=lambda i: (-cc[i], i))[:k]
         total += len(set(tr) & set(tc)) / k
@@ -233,7 +233,7 @@ def topk_agreement(r: list[list[float]], c: list[list[float]], k: int) -> float:
 
 def kl(p: list[float], q: list[float]) -> float:
     t = 0.0
-    for a, b in zip(p, q):
+    for a, b in zip(p, q, strict=False):
         if a > 0:
             if b <= 0:
                 return math.inf

@@ -19,7 +19,9 @@ from .transforms import Transform
 
 __all__ = ["FIT_STRATEGIES", "center_crop", "fit", "letterbox", "letterbox_params", "pad_image"]
 
-FIT_STRATEGIES = ("stretch", "contain", "cover", "letterbox", "shorter_side_crop", "shorter_side", "mediapipe")
+FIT_STRATEGIES = (
+    "stretch", "contain", "cover", "letterbox", "shorter_side_crop", "shorter_side", "longest_side", "mediapipe",
+)
 
 
 def _hw(img: Any) -> tuple[int, int]:
@@ -293,6 +295,8 @@ def fit(
         * "shorter_side": DETR's ``get_size_with_aspect_ratio``: shorter side to ``size[0]`` (reduced to
           ``int(round(max_size · short / long))`` when the long side would exceed ``max_size``), long side
           ``int(size · long / short)``; no crop, so the result's size varies with the image.
+        * "longest_side": Segment Anything's ``ResizeLongestSide``: ``scale = max(H, W) / max(h, w)``, sides
+          ``int(side · scale + 0.5)`` (half up), padded bottom/right to ``size`` with ``color``.
         * "mediapipe": MediaPipe ImageToTensorCalculator (OpenCV converter) with keep_aspect_ratio: fractional
           symmetric padding, asymmetric bilinear sampling at 1/32-pixel steps, zero border.
 
@@ -340,9 +344,15 @@ def fit(
     if strategy == "stretch":
         out = resize(x, (H, W), **rkw) if (H, W) != (h, w) else x
         return out, Transform((h, w), (H, W), W / w, H / h, 0.0, 0.0, (H, W), (0, 0, 0, 0), (0, 0), strategy)
-    if strategy == "contain":
-        r = min(H / h, W / w)
-        nh, nw = max(round(h * r), 1), max(round(w * r), 1)
+    if strategy in ("contain", "longest_side"):
+        if strategy == "contain":
+            r = min(H / h, W / w)
+            nh, nw = max(round(h * r), 1), max(round(w * r), 1)
+        else:
+            # segment_anything/utils/transforms.py get_preprocess_shape: int(x + 0.5), padding bottom/right
+            r = max(H, W) * 1.0 / max(h, w)
+            nh, nw = min(max(int(h * r + 0.5), 1), H), min(max(int(w * r + 0.5), 1), W)
+            center = False
         out = resize(x, (nh, nw), **rkw) if (nh, nw) != (h, w) else x
         top, left = ((H - nh) // 2, (W - nw) // 2) if center else (0, 0)
         pad = (top, H - nh - top, left, W - nw - left)

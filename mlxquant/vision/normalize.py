@@ -84,6 +84,8 @@ NORMALIZATIONS: dict[str, Normalization] = {
     # Keras "caffe" mode (VGG, ResNet50 Keras): BGR, 0-255, minus the BGR means, no scaling
     "caffe": Normalization("caffe", 1.0, (103.939, 116.779, 123.68), (), order="bgr"),
     "clip": Normalization("clip", 255.0, *_CLIP),
+    # Segment Anything: (x - pixel_mean) / pixel_std on 0-255 values (ImageNet statistics × 255, no /255 first)
+    "sam": Normalization("sam", 1.0, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
     # timm IMAGENET_INCEPTION_MEAN / STD = 0.5: (x / 255 - 0.5) / 0.5
     "inception": Normalization("inception", 255.0, (0.5,), (0.5,)),
 }

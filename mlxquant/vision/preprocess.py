@@ -219,7 +219,7 @@ def _draft_target(p: Preset) -> Any:
 
     def need(hw: tuple[int, int]) -> tuple[int, int]:
         h, w = hw
-        if p.strategy in ("contain", "letterbox", "mediapipe"):
+        if p.strategy in ("contain", "letterbox", "mediapipe", "longest_side"):
             r = min(H / h, W / w)
         elif p.strategy == "cover":
             r = max(H / h, W / w)

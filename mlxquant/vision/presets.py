@@ -17,8 +17,8 @@
 | mobilenet | 224 | cover | rgb | tensorflow | nhwc | float32 |
 | resnet, vit | 224 | shorter_side_crop 256 | rgb | imagenet | nchw | float32 |
 | clip | 224 | shorter_side_crop 224 bicubic | rgb | clip | nchw | float32 |
-| deeplab | 513 | contain (bottom/right) | rgb | tensorflow | nhwc | float32 |
-| sam | 1024 | contain (bottom/right), pad 0 after normalizing | rgb | imagenet | nchw | float32 |
+| deeplab | 513 | contain (bottom/right), pad 0 after normalizing | rgb | tensorflow | nhwc | float32 |
+| sam | 1024 | longest_side (int(x + 0.5), bottom/right), pad 0 after normalizing | rgb | sam (0-255 stats) | nchw | float32 |
 | detr | 800 | shorter_side (max 1333), batch padded with 0 | rgb | imagenet | nchw | float32 |
 | blazeface, mediapipe | 128 | mediapipe | rgb | tensorflow | nhwc | float32 |
 | blazeface_full | 192 | mediapipe | rgb | tensorflow | nhwc | float32 |
@@ -114,11 +114,11 @@ MODEL_PRESETS: dict[str, Preset] = {p.name: p for p in (
        layout="nchw", description="torchvision ViT_B_16 IMAGENET1K_V1: resize 256, crop 224"),
     _p("clip", size=(224, 224), strategy="shorter_side_crop", resize_size=224, method="bicubic",
        normalization="clip", layout="nchw", description="OpenAI CLIP ViT-B/32: bicubic 224, crop 224"),
-    _p("deeplab", size=(513, 513), strategy="contain", center=False, pad_color=(127, 127, 127),
-       normalization="tensorflow", layout="nhwc", description="TF DeepLab v3 513: long side 513, pad bottom/right"),
-    _p("sam", size=(1024, 1024), strategy="contain", center=False, pad_color="zero_after_normalize",
-       normalization="imagenet", layout="nchw",
-       description="Segment Anything: longest side 1024, normalize, pad bottom/right with 0"),
+    _p("deeplab", size=(513, 513), strategy="contain", center=False, pad_color="zero_after_normalize",
+       normalization="tensorflow", layout="nhwc",
+       description="TF DeepLab v3 513: long side 513, [-1, 1], pad bottom/right with the mean (0 after normalizing)"),
+    _p("sam", size=(1024, 1024), strategy="longest_side", pad_color="zero_after_normalize", normalization="sam",
+       layout="nchw", description="Segment Anything: ResizeLongestSide 1024, (x - mean) / std on 0-255, pad 0"),
     _p("detr", size=(800, 800), strategy="shorter_side", max_size=1333, pad_color="zero_after_normalize",
        normalization="imagenet", layout="nchw", description="DETR: shorter side 800, long side <= 1333"),
     _p("blazeface", size=(128, 128), strategy="mediapipe", normalization="tensorflow", layout="nhwc",

@@ -192,3 +192,17 @@ def test_workers_and_order_preserved():
     x4, t4 = mq.vision.preprocess(imgs, "tflite_quantized", 4, workers=4)
     np.testing.assert_array_equal(x1, x4)
     assert [t.original_size for t in t4] == [(8 + k, 8) for k in range(6)] and t1 == t4
+
+
+def test_sam_preset_equals_segment_anything_recipe():
+    img = _photo(300, 451)
+    # segment_anything ResizeLongestSide(64).apply_image (Pillow bilinear via torchvision) + Sam.preprocess
+    scale = 64 * 1.0 / 451
+    nh, nw = int(300 * scale + 0.5), int(451 * scale + 0.5)
+    r = np.asarray(PIL.fromarray(img).resize((nw, nh), PIL.BILINEAR)).astype(np.float32)
+    r = (r - np.array([123.675, 116.28, 103.53], np.float32)) / np.array([58.395, 57.12, 57.375], np.float32)
+    expected = np.zeros((1, 3, 64, 64), np.float32)
+    expected[0, :, :nh, :nw] = r.transpose(2, 0, 1)
+    x, ts = mq.vision.preprocess(img, "sam", 64)
+    assert (nh, nw) == (43, 64) and ts[0].resized_size == (43, 64)
+    assert_equal(x, expected, backend="numpy")

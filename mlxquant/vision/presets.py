@@ -18,7 +18,7 @@
 | resnet, vit | 224 | shorter_side_crop 256 | rgb | imagenet | nchw | float32 |
 | clip | 224 | shorter_side_crop 224 bicubic | rgb | clip | nchw | float32 |
 | deeplab | 513 | contain (bottom/right), pad 0 after normalizing | rgb | tensorflow | nhwc | float32 |
-| sam | 1024 | longest_side (int(x + 0.5), bottom/right), pad 0 after normalizing | rgb | sam (0-255 stats) | nchw | float32 |
+| sam | 1024 | longest_side (int(x + 0.5)), pad 0 after normalizing | rgb | sam (0-255 stats) | nchw | float32 |
 | detr | 800 | shorter_side (max 1333), batch padded with 0 | rgb | imagenet | nchw | float32 |
 | blazeface, mediapipe | 128 | mediapipe | rgb | tensorflow | nhwc | float32 |
 | blazeface_full | 192 | mediapipe | rgb | tensorflow | nhwc | float32 |

@@ -21,6 +21,7 @@ from .._errors import InvalidArgumentError, ShapeError
 from .._progress import progress
 from .diagnostics import check_constant, check_float_pixels
 from .fit import fit, pad_image
+from .resize import _as_hw
 from .load import load_image
 from .normalize import LAYOUTS, OUTPUT_DTYPES, cast_output, get_normalization, normalize, quantize_input, to_layout
 from .presets import Preset, get_preset
@@ -122,8 +123,7 @@ def preprocess(
     if mean is not None or std is not None:
         overrides["normalization"] = get_normalization(None, mean=mean, std=std)
     if size is not None:
-        sz = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
-        overrides["size"] = sz
+        overrides["size"] = _as_hw(size)
     p = p.with_overrides(**overrides) if overrides else p
     check_choice("layout", p.layout, LAYOUTS)
     check_choice("dtype", p.dtype, OUTPUT_DTYPES)

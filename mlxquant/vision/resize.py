@@ -447,12 +447,19 @@ def _resize_pil(x: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray
 
 
 def _as_hw(size: Any, name: str = "size") -> tuple[int, int]:
+    """(height, width) from an int or a pair of ints (integral floats accepted); anything else is an error."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
+        size = (size, size)
     try:
-        h, w = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name} must be (height, width) or an int, got {size!r}") from None
+        vals = list(size)
+    except TypeError:
+        vals = []
+    ok = len(vals) == 2 and all(
+        not isinstance(v, bool) and isinstance(v, (int, np.integer, float, np.floating)) and float(v).is_integer()
+        for v in vals)
+    if not ok:
+        raise InvalidArgumentError(f"{name} must be (height, width) of integers or one int, got {size!r}")
+    h, w = int(vals[0]), int(vals[1])
     if h < 1 or w < 1:
         raise InvalidArgumentError(f"{name} must be positive, got (height, width) = ({h}, {w})")
     return h, w

@@ -132,3 +132,15 @@ def test_nearest_modes_ties():
     assert r("ceil") == [0, 1, 1, 1]
     assert r("round_prefer_floor") == [0, 0, 1, 1]
     assert r("round_prefer_ceil") == [0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("size", [(2.5, 3), (2, 3, 4), "ab", None, (True, 2), (-1, 2)])
+def test_bad_sizes_are_errors(size):
+    with pytest.raises(mq.InvalidArgumentError, match="size"):
+        mq.vision.resize(np.zeros((4, 4, 3), np.uint8), size)
+    with pytest.raises(mq.InvalidArgumentError, match="size"):
+        mq.vision.preprocess(np.zeros((4, 4, 3), np.uint8), "pytorch", size if size is not None else (0, 1))
+
+
+def test_integral_float_sizes_accepted():
+    assert mq.vision.resize(np.zeros((4, 4, 3), np.uint8), (2.0, np.int64(3))).shape == (2, 3, 3)

@@ -21,10 +21,10 @@ from .._errors import InvalidArgumentError, ShapeError
 from .._progress import progress
 from .diagnostics import check_constant, check_float_pixels
 from .fit import fit, pad_image
-from .resize import _as_hw
 from .load import load_image
 from .normalize import LAYOUTS, OUTPUT_DTYPES, cast_output, get_normalization, normalize, quantize_input, to_layout
 from .presets import Preset, get_preset
+from .resize import _as_hw
 from .transforms import Transform
 
 __all__ = ["Batch", "preprocess"]

@@ -423,6 +423,7 @@ def nms(
     sigma: float = 0.5,
     soft_method: str = "gaussian",
     return_scores: bool = False,
+    method: str = "auto",
     backend: str | None = None,
 ) -> Any:
     """Non-maximum suppression; kept indices in descending score order (ties: lower index first).
@@ -440,6 +441,10 @@ def nms(
         sigma: soft-NMS Gaussian sigma: weight ``exp(-0.5 * iou^2 / sigma)`` (TF ``soft_nms_sigma``).
         soft_method: ``"gaussian"`` (TF) or ``"linear"`` (weight ``1 - iou`` when IoU > threshold).
         return_scores: also return the (soft-NMS rescored) scores of the kept boxes.
+        method: greedy formulation: ``"auto"`` (the NumPy fast path for NumPy input and for MLX arrays when MLX
+            runs on the CPU — the fixed-shape formulation is O(N^2) work, which only pays off on a GPU; the
+            fixed-shape MLX formulation otherwise), ``"generic"`` (always the fixed-shape formulation on the
+            input's backend) or ``"fast"`` (always the NumPy fast path). All give identical indices.
         backend: force ``"numpy"`` or ``"mlx"``.
 
     Returns:
@@ -460,6 +465,7 @@ def nms(
     """
     check_choice("mode", mode, NMS_MODES)
     check_choice("soft_method", soft_method, SOFT_METHODS)
+    check_choice("method", method, ("auto", "generic", "fast"))
     b = get_backend(boxes, backend)
     thr = _check_threshold("iou_threshold", iou_threshold)
     st = None if score_threshold is None else _check_threshold("score_threshold", score_threshold)
@@ -480,7 +486,7 @@ def nms(
         sub = cand if cand is not None else np.arange(bx.shape[0])
         idx, _, _ = _weighted_numpy(bx[sub], sc[sub], thr, None, md, None)
         idx = sub[idx].astype(np.int32)
-    elif b.name == "numpy":
+    elif method == "fast" or (method == "auto" and (b.name == "numpy" or _mlx_on_cpu(b))):
         sub = cand if cand is not None else None
         if sub is None:
             idx = _nms_numpy_fast(bx, sc, cl, thr)
@@ -509,11 +515,20 @@ def nms(
     return b.asarray(idx) if b.name == "mlx" else idx
 
 
+def _mlx_on_cpu(b: Backend) -> bool:
+    """True when ``b`` is MLX and its default device is the CPU (Linux wheels, or a CPU default on macOS)."""
+    if b.name != "mlx":
+        return False
+    mx = b.mx  # type: ignore[attr-defined]
+    return bool(mx.default_device() == mx.cpu)
+
+
 def _nms_indices(boxes: Any, scores: Any, classes: Any, iou_threshold: float, b: Backend) -> Any:
-    """Internal greedy NMS without re-validation (inputs already checked by a decoder)."""
-    if b.name == "numpy":
-        return _nms_numpy_fast(np.asarray(boxes, np.float32), np.asarray(scores, np.float32),
-                               None if classes is None else np.asarray(classes), iou_threshold)
+    """Internal greedy NMS without re-validation (inputs already checked by a decoder); result on ``b``."""
+    if b.name == "numpy" or _mlx_on_cpu(b):
+        k = _nms_numpy_fast(np.asarray(to_numpy(boxes), np.float32), np.asarray(to_numpy(scores), np.float32),
+                            None if classes is None else np.asarray(to_numpy(classes)), iou_threshold)
+        return k if b.name == "numpy" else b.asarray(k)
     return _nms_generic(b, boxes, scores, classes, iou_threshold)
 
 

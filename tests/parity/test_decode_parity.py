@@ -53,9 +53,11 @@ def test_nms_fast_generic_mlx_oracle(data, class_aware):
     gen = _nms_generic(get_backend(b), b, s, classes, thr, block=37)
     np.testing.assert_array_equal(fast, gen)
     assert fast.tolist() == greedy_nms_loop(b, s, thr, classes)
-    got = mq.decode.nms(as_backend(b, "mlx"), as_backend(s, "mlx"), thr,
-                        classes=None if classes is None else as_backend(classes, "mlx"))
-    assert_equal(got, fast, backend="mlx")
+    for method in ("generic", "auto"):
+        got = mq.decode.nms(as_backend(b, "mlx"), as_backend(s, "mlx"), thr, method=method,
+                            classes=None if classes is None else as_backend(classes, "mlx"))
+        assert_equal(got, fast, backend="mlx")
+    assert_equal(mq.decode.nms(b, s, thr, classes=classes, method="generic"), fast, backend="numpy")
 
 
 @settings(max_examples=30)

@@ -37,8 +37,9 @@ def test_equals_torch_nms(backend, seed, n, thr):
     b = clustered_boxes(rng, n, k=max(1, n // 20))
     s = rng.random(n).astype(np.float32)
     ref = torch_nms(torch.from_numpy(b), torch.from_numpy(s), thr).numpy()
-    got = mq.to_numpy(mq.decode.nms(as_backend(b, backend), as_backend(s, backend), thr))
-    np.testing.assert_array_equal(got, ref)
+    for method in ("auto", "generic"):
+        got = mq.to_numpy(mq.decode.nms(as_backend(b, backend), as_backend(s, backend), thr, method=method))
+        np.testing.assert_array_equal(got, ref)
 
 
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 300), thr=st.sampled_from([0.25, 0.375, 0.5, 0.625]))

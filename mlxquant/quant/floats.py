@@ -345,9 +345,12 @@ def _convert_impl(
     need_over = return_report or (warn and fmt.name == "float16")
     bits = _native_fast_path(b, x, fmt, saturate)
     over = None
-    if bits is None or need_over:
-        gbits, over = _encode(b, x, fmt, saturate)
-        bits = gbits if bits is None else bits
+    if bits is None:
+        bits, over = _encode(b, x, fmt, saturate)
+    elif need_over:
+        # fast path (never saturating): a finite input overflowed iff its result is ±inf
+        mag = b.bitwise_and(bits, b.const(0x7FFF, "uint16"))
+        over = b.logical_and(b.isfinite(x), mag == b.const(fmt.inf_bits, "uint16"))
     report = _report(b, x, bits, over, fmt, saturate) if return_report else None
     if warn and fmt.name == "float16" and over is not None:
         n_over = report.overflowed if report is not None else int(b.to_numpy(b.sum(b.astype(over, "int32"))))

@@ -20,8 +20,8 @@
 | deeplab | 513 | contain (bottom/right), pad 0 after normalizing | rgb | tensorflow | nhwc | float32 |
 | sam | 1024 | longest_side (int(x + 0.5)), pad 0 after normalizing | rgb | sam (0-255 stats) | nchw | float32 |
 | detr | 800 | shorter_side (max 1333), batch padded with 0 | rgb | imagenet | nchw | float32 |
-| blazeface, mediapipe | 128 | mediapipe | rgb | tensorflow | nhwc | float32 |
-| blazeface_full | 192 | mediapipe | rgb | tensorflow | nhwc | float32 |
+| blazeface, mediapipe | 128 | mediapipe | rgb | mediapipe (fma 2/255, -1) | nhwc | float32 |
+| blazeface_full | 192 | mediapipe | rgb | mediapipe (fma 2/255, -1) | nhwc | float32 |
 """
 
 from __future__ import annotations
@@ -121,11 +121,11 @@ MODEL_PRESETS: dict[str, Preset] = {p.name: p for p in (
        layout="nchw", description="Segment Anything: ResizeLongestSide 1024, (x - mean) / std on 0-255, pad 0"),
     _p("detr", size=(800, 800), strategy="shorter_side", max_size=1333, pad_color="zero_after_normalize",
        normalization="imagenet", layout="nchw", description="DETR: shorter side 800, long side <= 1333"),
-    _p("blazeface", size=(128, 128), strategy="mediapipe", normalization="tensorflow", layout="nhwc",
+    _p("blazeface", size=(128, 128), strategy="mediapipe", normalization="mediapipe", layout="nhwc",
        description="MediaPipe face detection short range (CPU ImageToTensor, keep aspect, zero border)"),
-    _p("mediapipe", size=(128, 128), strategy="mediapipe", normalization="tensorflow", layout="nhwc",
+    _p("mediapipe", size=(128, 128), strategy="mediapipe", normalization="mediapipe", layout="nhwc",
        description="alias of blazeface"),
-    _p("blazeface_full", size=(192, 192), strategy="mediapipe", normalization="tensorflow", layout="nhwc",
+    _p("blazeface_full", size=(192, 192), strategy="mediapipe", normalization="mediapipe", layout="nhwc",
        description="MediaPipe face detection full range"),
 )}
 

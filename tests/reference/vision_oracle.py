@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "cv_linear_resize",
+    "normalize_fused_loop",
     "normalize_loop",
     "pil_gray",
     "pil_resize_u8",
@@ -197,4 +198,13 @@ def pil_gray(img: np.ndarray) -> np.ndarray:
         for x in range(img.shape[1]):
             r, g, b = (int(v) for v in img[y, x, :3])
             out[y, x] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+    return out
+
+
+def normalize_fused_loop(img: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    """OpenCV convertTo(CV_32F, scale, offset) with float32 scale/offset and one rounding (a fused multiply-add)."""
+    s, o = float(np.float32(scale)), float(np.float32(offset))
+    out = np.zeros(img.shape, dtype=np.float32)
+    for idx in np.ndindex(img.shape):
+        out[idx] = np.float32(float(img[idx]) * s + o)  # Python floats are doubles: exact here, one final rounding
     return out

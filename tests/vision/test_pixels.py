@@ -22,7 +22,10 @@ def test_normalize_matches_loop_oracle(backend, name):
     img = np.random.default_rng(0).integers(0, 256, (3, 4, 3), dtype=np.uint8)
     n = NORMALIZATIONS[name]
     m, s = n.vectors(3)
-    expected = ref.normalize_loop(img, n.divisor, m, s)
+    if n.fused:
+        expected = ref.normalize_fused_loop(img, np.float32(1) / np.float32(n.divisor), -1.0)
+    else:
+        expected = ref.normalize_loop(img, n.divisor, m, s)
     assert_equal(mq.vision.normalize(as_backend(img, backend), name), expected, backend=backend)
 
 
@@ -294,3 +297,15 @@ def test_exif_orientation_table_matches_pillow(orientation):
     np.testing.assert_array_equal(mq.vision.load_image(buf.getvalue()), expected)
     ours = _ORIENT_OPS.get(orientation, lambda a: a)(img)
     np.testing.assert_array_equal(ours, expected)
+
+
+def test_mediapipe_normalization_equals_opencv_convert_to():
+    """cv2.normalize(NORM_MINMAX, -1..1) on an image holding 0 and 255 is convertTo(CV_32F, 2/255, -1)."""
+    cv2 = pytest.importorskip("cv2")
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected = cv2.normalize(x, None, -1, 1, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
+    got = mq.vision.normalize(x[..., None], "mediapipe")[..., 0]
+    np.testing.assert_array_equal(got, expected)
+    assert (mq.vision.normalize(x[..., None], "tensorflow")[..., 0] != expected).sum() > 100  # not the same thing
+    with pytest.raises(mq.InputTypeError, match="uint8"):
+        mq.vision.normalize(x.astype(np.float32)[..., None], "mediapipe")

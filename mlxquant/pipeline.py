@@ -256,6 +256,19 @@ class Detector(Pipeline):
 
     task = "detect"
     _task_decode: ClassVar[dict[str, Any]] = {}
+    #: Units of the model's box outputs.
+    BOX_UNITS = ("pixels", "normalized")
+
+    def __init__(self, model: str | os.PathLike[str], *, runtime: str = "auto", preset: str | None = None,
+                 preprocess: Mapping[str, Any] | None = None, decode: Mapping[str, Any] | None = None,
+                 threads: int | None = None, boxes: str = "pixels") -> None:
+        """See :class:`Pipeline`; ``boxes="normalized"`` for models whose boxes are fractions of the input size
+        (Ultralytics TFLite exports: xywh / imgsz, so that boxes and scores can share one int8 output scale)."""
+        from ._checks import check_choice
+
+        self.boxes = check_choice("boxes", boxes, self.BOX_UNITS)
+        super().__init__(model, runtime=runtime, preset=preset, preprocess=preprocess, decode=decode,
+                         threads=threads)
 
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
         from . import decode as dec
@@ -264,6 +277,19 @@ class Detector(Pipeline):
         dets = dec.yolo(y, quant=quant, **self.decode_options)
         if len(dets) != len(transforms):
             raise ShapeError(f"decoder returned {len(dets)} results for {len(transforms)} images")
+        if self.boxes == "normalized":
+            # NMS is unchanged by scaling both axes (IoU is invariant), so boxes are scaled after decoding
+            import dataclasses
+
+            from ._backend import get_backend
+
+            h, w = self.preprocess_options["size"]
+            out = []
+            for d in dets:
+                b = get_backend(d.boxes)
+                gain = b.asarray(np.array([w, h, w, h], np.float32))
+                out.append(dataclasses.replace(d, boxes=d.boxes * gain))
+            dets = out
         return [d.map_to_original(t) for d, t in zip(dets, transforms, strict=True)]
 
 

@@ -22,6 +22,9 @@ Models (``python tools/build_models.py [OUTDIR]`` writes them; ``OUTDIR`` defaul
   FlatBuffer (``ai_edge_litert.schema_py_generated`` object API; no TensorFlow converter): uint8 input [1, 16, 16, 3]
   (scale 1/255, zero point 0) → QUANTIZE to int8 → CONV_2D over the whole image with per-channel int8 weights
   (quantized_dimension 0) and int32 bias → RESHAPE → int8 logits [1, 9]; and its float twin.
+- ``colour_detector_int8.tflite`` / ``colour_detector_float.tflite`` — a TFLite YOLOv8-style detector with boxes as
+  fractions of the input (Ultralytics' TFLite convention): uint8 [1, 64, 64, 3] → int8 [1, 9, 4 + 3] (red, green,
+  blue colour-opponent scores of 3×3 windows; int8 LOGISTIC; one output scale 1/256 for boxes and scores).
 
 Requires ``onnx`` (ONNX models) and ``ai-edge-litert`` + ``flatbuffers`` (TFLite models); mlxquant itself does not.
 """
@@ -39,11 +42,13 @@ __all__ = [
     "DETECTOR_QUANT_NODES",
     "DETECTOR_SIZE",
     "PROTOTYPES",
+    "TFLITE_DETECTOR_LABELS",
     "build_classifier",
     "build_classifier_u8io",
     "build_detector",
     "build_segmenter",
     "build_tflite_classifier",
+    "build_tflite_detector",
     "calibration_images",
     "main",
     "quantize_onnx",
@@ -313,113 +318,200 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calibration: np.
 from mlxquant.commands.demo import DETECTOR_QUANT_NODES  # noqa: E402
 
 
-def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
-    """The TFLite colour classifier as FlatBuffer bytes (see the module docstring)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as s
+class _TFLiteWriter:
+    """Writes a one-subgraph TFLite model with the object API of ``ai_edge_litert.schema_py_generated``."""
 
-    c = len(COLOUR_NAMES)
-    p = np.array(list(PROTOTYPES.values()), np.float32)
-    k = 10.0  # logit sharpness of the average-colour classifier
-    # logits_c = mean over pixels of k·(2·x·p_c) − k·|p_c|²  (the |x|² term is common to every class)
-    w = np.broadcast_to((k * 2.0 * p / (size * size))[:, None, None, :], (c, size, size, 3)).astype(np.float32)
-    bias = (-k * (p**2).sum(1)).astype(np.float32)
+    def __init__(self) -> None:
+        from ai_edge_litert import schema_py_generated as s
 
-    tensors, buffers = [], [s.BufferT()]  # buffer 0 is the empty sentinel
+        self.s = s
+        self.tensors: list = []
+        self.buffers: list = [s.BufferT()]  # buffer 0 is the empty sentinel
+        self.ops: list = []
+        self.opcodes: list = []
 
-    def buf(a: np.ndarray | None) -> int:
+    def tensor(self, name: str, shape, ttype: int, data: np.ndarray | None = None, scale=None, zp=None,
+               qdim: int = 0) -> int:
+        s = self.s
         b = s.BufferT()
-        if a is not None:
-            b.data = np.frombuffer(np.ascontiguousarray(a).tobytes(), np.uint8)
-        buffers.append(b)
-        return len(buffers) - 1
-
-    def tensor(name: str, shape, ttype: int, data: np.ndarray | None = None, scale=None, zp=None, qdim: int = 0) -> int:
+        if data is not None:
+            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
+        self.buffers.append(b)
         t = s.TensorT()
-        t.name = name
-        t.shape = list(shape)
-        t.type = ttype
-        t.buffer = buf(data) if data is not None else buf(None)
+        t.name, t.shape, t.type, t.buffer = name, list(shape), ttype, len(self.buffers) - 1
         if scale is not None:
             qp = s.QuantizationParametersT()
             qp.scale = [float(v) for v in np.atleast_1d(scale)]
             qp.zeroPoint = [int(v) for v in np.atleast_1d(zp)]
             qp.quantizedDimension = qdim
             t.quantization = qp
-        tensors.append(t)
-        return len(tensors) - 1
+        self.tensors.append(t)
+        return len(self.tensors) - 1
 
-    ops, opcodes = [], []
-
-    def opcode(code: int) -> int:
-        if code not in [o.builtinCode for o in opcodes]:
+    def op(self, code: int, ins, outs, opt_type: int = 0, opt=None) -> None:
+        s = self.s
+        codes = [o.builtinCode for o in self.opcodes]
+        if code not in codes:
             oc = s.OperatorCodeT()
-            oc.builtinCode = code
-            oc.deprecatedBuiltinCode = min(code, 127)
-            oc.version = 1
-            opcodes.append(oc)
-        return [o.builtinCode for o in opcodes].index(code)
-
-    def op(code: int, ins, outs, opt_type: int = 0, opt=None) -> None:
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
+            self.opcodes.append(oc)
+            codes.append(code)
         o = s.OperatorT()
-        o.opcodeIndex = opcode(code)
+        o.opcodeIndex = codes.index(code)
         o.inputs, o.outputs = list(ins), list(outs)
         if opt is not None:
             o.builtinOptionsType, o.builtinOptions = opt_type, opt
-        ops.append(o)
+        self.ops.append(o)
 
-    conv_opt = s.Conv2DOptionsT()
-    conv_opt.padding = s.Padding.VALID
-    conv_opt.strideW = conv_opt.strideH = 1
-    conv_opt.dilationWFactor = conv_opt.dilationHFactor = 1
+    def conv_options(self, stride: int):
+        o = self.s.Conv2DOptionsT()
+        o.padding = self.s.Padding.VALID
+        o.strideW = o.strideH = stride
+        o.dilationWFactor = o.dilationHFactor = 1
+        return o
+
+    def finish(self, inputs: list[int], outputs: list[int], description: str) -> bytes:
+        import flatbuffers
+
+        s = self.s
+        sg = s.SubGraphT()
+        sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = self.tensors, inputs, outputs, self.ops, "main"
+        model = s.ModelT()
+        model.version = 3
+        model.operatorCodes = self.opcodes
+        model.subgraphs = [sg]
+        model.buffers = self.buffers
+        model.description = description
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+
+def _per_channel_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 weights in [−127, 127] per output channel (axis 0), scale = amax / 127 (TFLite spec)."""
+    scale = (np.abs(w).reshape(w.shape[0], -1).max(1) / 127.0).astype(np.float32)
+    return np.clip(np.round(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -127, 127).astype(np.int8), scale
+
+
+def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
+    """The TFLite colour classifier as FlatBuffer bytes (see the module docstring)."""
+    c = len(COLOUR_NAMES)
+    p = np.array(list(PROTOTYPES.values()), np.float32)
+    k = 10.0  # logit sharpness of the average-colour classifier
+    # logits_c = mean over pixels of k·(2·x·p_c) − k·|p_c|²  (the |x|² term is common to every class)
+    w = np.broadcast_to((k * 2.0 * p / (size * size))[:, None, None, :], (c, size, size, 3)).astype(np.float32)
+    bias = (-k * (p**2).sum(1)).astype(np.float32)
+    wr = _TFLiteWriter()
+    s = wr.s
+    bo, tt = s.BuiltinOperator, s.TensorType
+    conv_opt = wr.conv_options(1)
     reshape_opt = s.ReshapeOptionsT()
     reshape_opt.newShape = [1, c]
     shape_data = np.array([1, c], np.int32)
-    bo = s.BuiltinOperator
     if quantized:
         s_in = np.float32(1.0 / 255.0)
+        t_u8 = wr.tensor("image_u8", [1, size, size, 3], tt.UINT8, scale=s_in, zp=0)
         # int8 activations: asymmetric, zero point −128 for [0, 1] inputs (the TFLite spec's int8 activations)
-        t_u8 = tensor("image_u8", [1, size, size, 3], s.TensorType.UINT8, scale=s_in, zp=0)
-        t_i8 = tensor("image_i8", [1, size, size, 3], s.TensorType.INT8, scale=s_in, zp=-128)
-        # per-channel symmetric int8 weights in [−127, 127] (TFLite spec), scale = amax / 127 per output channel
-        w_scale = (np.abs(w).reshape(c, -1).max(1) / 127.0).astype(np.float32)
-        w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -127, 127).astype(np.int8)
-        t_w = tensor("colour_w", w_q.shape, s.TensorType.INT8, w_q, scale=w_scale, zp=np.zeros(c, np.int64), qdim=0)
+        t_i8 = wr.tensor("image_i8", [1, size, size, 3], tt.INT8, scale=s_in, zp=-128)
+        w_q, w_scale = _per_channel_int8(w)
+        t_w = wr.tensor("colour_w", w_q.shape, tt.INT8, w_q, scale=w_scale, zp=np.zeros(c, np.int64), qdim=0)
         b_scale = (s_in * w_scale).astype(np.float32)  # bias scale = input scale × weight scale (TFLite spec)
         b_q = np.round(bias / b_scale).astype(np.int32)
-        t_b = tensor("colour_b", [c], s.TensorType.INT32, b_q, scale=b_scale, zp=np.zeros(c, np.int64), qdim=0)
+        t_b = wr.tensor("colour_b", [c], tt.INT32, b_q, scale=b_scale, zp=np.zeros(c, np.int64), qdim=0)
         lo, hi = float(bias.min() - 0.2), float((2 * k * p).sum(1).max() + bias.max())
         o_scale = np.float32((hi - lo) / 255.0)
         o_zp = int(np.clip(np.round(-128 - lo / o_scale), -128, 127))
-        t_conv = tensor("conv_out", [1, 1, 1, c], s.TensorType.INT8, scale=o_scale, zp=o_zp)
-        t_shape = tensor("shape", [2], s.TensorType.INT32, shape_data)
-        t_out = tensor("logits", [1, c], s.TensorType.INT8, scale=o_scale, zp=o_zp)
-        op(bo.QUANTIZE, [t_u8], [t_i8])
-        op(bo.CONV_2D, [t_i8, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
-        op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
+        t_conv = wr.tensor("conv_out", [1, 1, 1, c], tt.INT8, scale=o_scale, zp=o_zp)
+        t_shape = wr.tensor("shape", [2], tt.INT32, shape_data)
+        t_out = wr.tensor("logits", [1, c], tt.INT8, scale=o_scale, zp=o_zp)
+        wr.op(bo.QUANTIZE, [t_u8], [t_i8])
+        wr.op(bo.CONV_2D, [t_i8, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
+        wr.op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
         inputs, outputs = [t_u8], [t_out]
     else:
-        t_in = tensor("image", [1, size, size, 3], s.TensorType.FLOAT32)
-        t_w = tensor("colour_w", w.shape, s.TensorType.FLOAT32, w)
-        t_b = tensor("colour_b", [c], s.TensorType.FLOAT32, bias)
-        t_conv = tensor("conv_out", [1, 1, 1, c], s.TensorType.FLOAT32)
-        t_shape = tensor("shape", [2], s.TensorType.INT32, shape_data)
-        t_out = tensor("logits", [1, c], s.TensorType.FLOAT32)
-        op(bo.CONV_2D, [t_in, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
-        op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
+        t_in = wr.tensor("image", [1, size, size, 3], tt.FLOAT32)
+        t_w = wr.tensor("colour_w", w.shape, tt.FLOAT32, w)
+        t_b = wr.tensor("colour_b", [c], tt.FLOAT32, bias)
+        t_conv = wr.tensor("conv_out", [1, 1, 1, c], tt.FLOAT32)
+        t_shape = wr.tensor("shape", [2], tt.INT32, shape_data)
+        t_out = wr.tensor("logits", [1, c], tt.FLOAT32)
+        wr.op(bo.CONV_2D, [t_in, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
+        wr.op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
         inputs, outputs = [t_in], [t_out]
+    return wr.finish(inputs, outputs, "mlxquant colour classifier (tools/build_models.py)")
 
-    sg = s.SubGraphT()
-    sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = tensors, inputs, outputs, ops, "main"
-    model = s.ModelT()
-    model.version = 3
-    model.operatorCodes = opcodes
-    model.subgraphs = [sg]
-    model.buffers = buffers
-    model.description = "mlxquant colour classifier (tools/build_models.py)"
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+
+#: Classes of the TFLite detector: colour-opponent channels R − (G+B)/2, G − (R+B)/2, B − (R+G)/2.
+TFLITE_DETECTOR_LABELS = ["red", "green", "blue"]
+
+
+def build_tflite_detector(quantized: bool = True, size: int = 64) -> bytes:
+    """A YOLOv8-style TFLite detector with *normalized* boxes, like Ultralytics' TFLite exports.
+
+    uint8 input [1, size, size, 3] (scale 1/255) → QUANTIZE → CONV_2D over 3×3 windows of size/2 (stride size/4;
+    per-channel int8 weights: the window mean of each colour-opponent channel, × 12, − 3) → LOGISTIC (int8 output
+    scale 1/256, zero point −128, the TFLite spec) → RESHAPE [1, 9, 3] → CONCATENATION with constant boxes [1, 9, 4]
+    (cx, cy, w, h of each window divided by the input size) → int8 [1, 9, 7] = [B, anchors, 4 + classes]. Boxes and
+    scores share one output scale (1/256), which works because both lie in [0, 1]. The float twin has float I/O.
+    """
+    c = len(TFLITE_DETECTOR_LABELS)
+    win, stride = size // 2, size // 4
+    g = (size - win) // stride + 1
+    opp = np.array([[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]], np.float32)
+    alpha, beta = 12.0, 3.0  # a pure prototype colour in the window scores ≈ sigmoid(12·0.6 − 3) ≈ 0.99, grey 0.05
+    w = np.broadcast_to((alpha * opp / (win * win))[:, None, None, :], (c, win, win, 3)).astype(np.float32)
+    bias = np.full(c, -beta, np.float32)
+    centres = (np.arange(g) * stride + win / 2) / size
+    cy, cx = np.meshgrid(centres, centres, indexing="ij")
+    boxes = np.stack([cx.ravel(), cy.ravel(), np.full(g * g, win / size), np.full(g * g, win / size)], 1)
+    boxes = boxes.reshape(1, g * g, 4).astype(np.float32)
+    wr = _TFLiteWriter()
+    s = wr.s
+    bo, tt = s.BuiltinOperator, s.TensorType
+    reshape_opt = s.ReshapeOptionsT()
+    reshape_opt.newShape = [1, g * g, c]
+    cat_opt = s.ConcatenationOptionsT()
+    cat_opt.axis = 2
+    shape_data = np.array([1, g * g, c], np.int32)
+    if quantized:
+        s_in = np.float32(1.0 / 255.0)
+        s_out, z_out = np.float32(1.0 / 256.0), -128  # TFLite int8 LOGISTIC output parameters
+        t_u8 = wr.tensor("image_u8", [1, size, size, 3], tt.UINT8, scale=s_in, zp=0)
+        t_i8 = wr.tensor("image_i8", [1, size, size, 3], tt.INT8, scale=s_in, zp=-128)
+        w_q, w_scale = _per_channel_int8(w)
+        t_w = wr.tensor("opp_w", w_q.shape, tt.INT8, w_q, scale=w_scale, zp=np.zeros(c, np.int64), qdim=0)
+        b_scale = (s_in * w_scale).astype(np.float32)
+        t_b = wr.tensor("opp_b", [c], tt.INT32, np.round(bias / b_scale).astype(np.int32), scale=b_scale,
+                        zp=np.zeros(c, np.int64), qdim=0)
+        lo, hi = -alpha - beta, alpha - beta  # opponent means lie in [−1, 1]
+        c_scale = np.float32((hi - lo) / 255.0)
+        c_zp = int(np.round(-128 - lo / c_scale))
+        t_conv = wr.tensor("logit", [1, g, g, c], tt.INT8, scale=c_scale, zp=c_zp)
+        t_sig = wr.tensor("score", [1, g, g, c], tt.INT8, scale=s_out, zp=z_out)
+        t_shape = wr.tensor("shape", [3], tt.INT32, shape_data)
+        t_flat = wr.tensor("scores", [1, g * g, c], tt.INT8, scale=s_out, zp=z_out)
+        b_q = np.clip(np.round(boxes / s_out) + z_out, -128, 127).astype(np.int8)
+        t_box = wr.tensor("boxes", [1, g * g, 4], tt.INT8, b_q, scale=s_out, zp=z_out)
+        t_out = wr.tensor("output0", [1, g * g, 4 + c], tt.INT8, scale=s_out, zp=z_out)
+        wr.op(bo.QUANTIZE, [t_u8], [t_i8])
+        wr.op(bo.CONV_2D, [t_i8, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, wr.conv_options(stride))
+        inputs = [t_u8]
+    else:
+        t_in = wr.tensor("image", [1, size, size, 3], tt.FLOAT32)
+        t_w = wr.tensor("opp_w", w.shape, tt.FLOAT32, w)
+        t_b = wr.tensor("opp_b", [c], tt.FLOAT32, bias)
+        t_conv = wr.tensor("logit", [1, g, g, c], tt.FLOAT32)
+        t_sig = wr.tensor("score", [1, g, g, c], tt.FLOAT32)
+        t_shape = wr.tensor("shape", [3], tt.INT32, shape_data)
+        t_flat = wr.tensor("scores", [1, g * g, c], tt.FLOAT32)
+        t_box = wr.tensor("boxes", [1, g * g, 4], tt.FLOAT32, boxes)
+        t_out = wr.tensor("output0", [1, g * g, 4 + c], tt.FLOAT32)
+        wr.op(bo.CONV_2D, [t_in, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, wr.conv_options(stride))
+        inputs = [t_in]
+    wr.op(bo.LOGISTIC, [t_conv], [t_sig])
+    wr.op(bo.RESHAPE, [t_sig, t_shape], [t_flat], s.BuiltinOptions.ReshapeOptions, reshape_opt)
+    wr.op(bo.CONCATENATION, [t_box, t_flat], [t_out], s.BuiltinOptions.ConcatenationOptions, cat_opt)
+    return wr.finish(inputs, [t_out], "mlxquant colour-opponent detector, normalized boxes (tools/build_models.py)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -436,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         onnx.save(build_classifier_u8io(), str(out / "colour_classifier_u8io.onnx"))
         (out / "colour_classifier_int8.tflite").write_bytes(build_tflite_classifier(True))
         (out / "colour_classifier_float.tflite").write_bytes(build_tflite_classifier(False))
+        (out / "colour_detector_int8.tflite").write_bytes(build_tflite_detector(True))
+        (out / "colour_detector_float.tflite").write_bytes(build_tflite_detector(False))
     for f in sorted(out.glob("colour_*")):
         print(f"{f}  {f.stat().st_size} bytes")
     return 0

@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", type=float, default=0.25, help="detection confidence threshold (default 0.25)")
     p.add_argument("--iou", type=float, default=0.45, help="detection NMS IoU threshold (default 0.45)")
     p.add_argument("--topk", type=int, default=5, help="classes per image for classification (default 5)")
+    p.add_argument("--boxes", choices=("pixels", "normalized"), default="pixels",
+                   help="detection box units of the model output (Ultralytics TFLite exports: normalized)")
     p.add_argument("--force", action="store_true", help="replace OUTDIR if it exists")
 
 
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     elif task == "classify":
         decode["topk"] = args.topk
     cls = {"classify": pipeline.Classifier, "detect": pipeline.Detector, "segment": pipeline.Segmenter}[task]
-    pipe = cls(args.model, runtime=args.runtime, preset=args.preset, decode=decode)
+    extra = {"boxes": args.boxes} if task == "detect" else {}
+    pipe = cls(args.model, runtime=args.runtime, preset=args.preset, decode=decode, **extra)
 
     from PIL import Image
 

@@ -173,3 +173,18 @@ def test_demo_without_onnx_names_the_extra(tmp_path: Path, monkeypatch: pytest.M
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'mlxquant[onnx]'" in err
     assert not (tmp_path / "d").exists()
+
+
+def test_run_tflite_detector_normalized(model_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    img = np.full((80, 120, 3), 128, np.uint8)
+    img[0:40, 0:60] = (191, 31, 31)
+    Image.fromarray(img).save(tmp_path / "red.png")
+    labels = tmp_path / "rgb.txt"
+    labels.write_text("red\ngreen\nblue\n")
+    out = tmp_path / "out"
+    assert main(["run", str(model_dir / "colour_detector_int8.tflite"), str(tmp_path / "red.png"), "-o", str(out),
+                 "--boxes", "normalized", "--labels", str(labels), "--conf", "0.5"]) == 0
+    res = json.loads((out / "results.json").read_text())["results"][0]
+    assert res["labels"][0] == "red" and abs(res["boxes"][0][2] - 60) < 1.5

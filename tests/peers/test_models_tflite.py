@@ -16,7 +16,8 @@ pytestmark = pytest.mark.peers
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
-MODELS = ["colour_classifier_int8.tflite", "colour_classifier_float.tflite"]
+MODELS = ["colour_classifier_int8.tflite", "colour_classifier_float.tflite", "colour_detector_int8.tflite",
+          "colour_detector_float.tflite"]
 
 
 def _interp(path: Path):

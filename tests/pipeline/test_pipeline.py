@@ -235,3 +235,33 @@ def test_backends_agree(model_dir: Path, backend: str) -> None:
     assert a.labels == b.labels
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["colour_detector_int8.tflite", "colour_detector_float.tflite"])
+def test_tflite_detector_normalized_boxes(model_dir: Path, model: str) -> None:
+    """LiteRT, NHWC uint8 (or float) input, one [1, anchors, 4 + classes] output with boxes as fractions of the input
+    (Ultralytics TFLite convention): boxes="normalized" scales them to input pixels before the reverse mapping."""
+    labels = BM.TFLITE_DETECTOR_LABELS
+    det = Detector(model_dir / model, boxes="normalized", decode={"labels": labels, "conf": 0.5})
+    assert det.preprocess_options["layout"] == "nhwc" and det.preprocess_options["size"] == (64, 64)
+    img = np.full((80, 120, 3), 128, np.uint8)
+    img[0:40, 0:60] = (191, 31, 31)  # red in the top-left window
+    r = det(img).to_numpy()
+    assert r.labels[0] == "red" and r.scores[0] > 0.8
+    np.testing.assert_allclose(r.boxes[0], [0, 0, 60, 40], atol=1.5)  # the window, in original pixels
+    raw = Detector(model_dir / model, decode={"labels": labels, "conf": 0.5})(img).to_numpy()
+    assert raw.boxes.max() < 2.0  # without it the boxes stay fractions: the option is what makes them pixels
+    with pytest.raises(mq.InvalidArgumentError, match="valid values are: pixels, normalized"):
+        Detector(model_dir / model, boxes="percent")
+
+
+def test_tflite_detector_int8_agrees_with_float(model_dir: Path) -> None:
+    labels = {"labels": BM.TFLITE_DETECTOR_LABELS, "conf": 0.3}
+    fp = Detector(model_dir / "colour_detector_float.tflite", boxes="normalized", decode=labels)
+    qp = Detector(model_dir / "colour_detector_int8.tflite", boxes="normalized", decode=labels)
+    boxes = [(0, 0, 150, 100), (150, 0, 300, 100), (0, 100, 150, 200)]
+    scenes = [_scene(box=bx, colour=c) for bx, c in zip(boxes, ["red", "green", "blue"], strict=True)]
+    for a, b, c in zip(fp(scenes), qp(scenes), ["red", "green", "blue"], strict=True):
+        m = match_detections(a, b)
+        assert m["reference"] >= 1 and a.labels[0] == c
+        assert m["recall"] == 1.0 and m["mean_iou"] > 0.99, m

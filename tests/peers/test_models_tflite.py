@@ -79,3 +79,35 @@ def test_int8_model_runs_like_its_params_say(model_dir: Path) -> None:  # noqa: 
         fl.invoke()
         yf = fl.get_tensor(fl.get_output_details()[0]["index"])
         np.testing.assert_allclose((yq - z_out) * s_out, yf, atol=1.5 * s_out)  # ≤ 1.5 output steps
+
+
+def test_depthwise_quantized_dimension_3(tmp_path: Path) -> None:
+    """Per-channel depthwise weights carry quantized_dimension 3 (TFLite spec): read it like LiteRT does."""
+    from ..models.fixtures import build_models
+
+    bm = build_models()
+    wr = bm._TFLiteWriter()
+    s = wr.s
+    tt = s.TensorType
+    t_u8 = wr.tensor("x_u8", [1, 4, 4, 2], tt.UINT8, scale=np.float32(1 / 255), zp=0)
+    t_i8 = wr.tensor("x_i8", [1, 4, 4, 2], tt.INT8, scale=np.float32(1 / 255), zp=-128)
+    w_q = np.array([[[[100, -50]]]], np.int8)  # [1, kh, kw, channels]
+    w_s = np.array([0.01, 0.02], np.float32)
+    t_w = wr.tensor("dw_w", [1, 1, 1, 2], tt.INT8, w_q, scale=w_s, zp=np.zeros(2, np.int64), qdim=3)
+    b_s = (np.float32(1 / 255) * w_s).astype(np.float32)
+    t_b = wr.tensor("dw_b", [2], tt.INT32, np.array([7, -3], np.int32), scale=b_s, zp=np.zeros(2, np.int64), qdim=0)
+    t_out = wr.tensor("y", [1, 4, 4, 2], tt.INT8, scale=np.float32(0.01), zp=3)
+    opt = s.DepthwiseConv2DOptionsT()
+    opt.padding, opt.strideW, opt.strideH, opt.depthMultiplier = s.Padding.VALID, 1, 1, 1
+    opt.dilationWFactor = opt.dilationHFactor = 1
+    wr.op(s.BuiltinOperator.QUANTIZE, [t_u8], [t_i8])
+    wr.op(s.BuiltinOperator.DEPTHWISE_CONV_2D, [t_i8, t_w, t_b], [t_out], s.BuiltinOptions.DepthwiseConv2DOptions, opt)
+    path = tmp_path / "dw.tflite"
+    path.write_bytes(wr.finish([t_u8], [t_out], "depthwise"))
+    theirs = {d["name"]: d for d in _interp(path).get_tensor_details()}
+    ours = {t.name: t for t in read_tflite(path.read_bytes()).tensors}
+    assert ours["dw_w"].quantized_dimension == theirs["dw_w"]["quantization_parameters"]["quantized_dimension"] == 3
+    np.testing.assert_array_equal(ours["dw_w"].scale, theirs["dw_w"]["quantization_parameters"]["scales"])
+    w = {t.name: t for t in mq.inspect_model(path).weights}["dw_w"]
+    assert w.axis == 3 and w.per_axis
+    assert mq.inspect_model(path).operators == ["QUANTIZE", "DEPTHWISE_CONV_2D"]

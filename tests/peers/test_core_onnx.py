@@ -233,6 +233,9 @@ def _dql_inputs(rng):
     yield np.full(4, -3.25, np.float32)
     yield np.array([0.0], np.float32)
     yield np.array([-1e-40, 1e-40], np.float32)
+    # ranges whose zero point qmin - min/scale is exactly an even integer + 0.5 (RNE and RHA differ)
+    for mn, mx in ((-0.1, 0.5), (-0.1, 2.9), (-0.2, 1.0), (-0.3, 0.7), (-0.5, 2.5), (-0.6, 1.4)):
+        yield np.array([mn, 0.25, mx], np.float32)
     for _ in range(150):
         n = int(rng.integers(1, 300))
         sc = 10.0 ** rng.uniform(-6, 5)

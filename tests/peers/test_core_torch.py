@@ -83,6 +83,27 @@ def test_fma_near_ties_20k(backend: str) -> None:
     assert np.any(np.clip(sep, -128, 127) != _torch_q(xs, np.float32(0.1), 3, "int8")), "FMA not distinguishable"
 
 
+def _sparse_bit_values() -> np.ndarray:
+    """x = ±(1/2 + 2^-a ± 2^-c)·2^j: products with a reciprocal 1 + 2^-k whose low bits are almost all zero."""
+    xs = [0.5 + 2.0**-a + sg * 2.0**-c for a in range(2, 26) for c in range(a + 1, 30) for sg in (1, -1)]
+    xs = np.array(xs, np.float32)
+    return np.concatenate([xs, xs * 2, xs * 4, xs * 8, -xs, -xs * 2]).astype(np.float32)
+
+
+def test_fma_where_a_float32_only_emulation_needs_round_to_odd(backend: str) -> None:
+    """Scales whose reciprocal is 1 + 2^-k: x·inv + zp falls within 2^-40 of a float32 midpoint. Without the
+    round-to-odd step, the float32 emulation of the fused multiply-add rounds twice and gets these wrong."""
+    xs = _sparse_bit_values()
+    for k in range(16, 24):
+        inv = np.float32(1 + 2.0**-k)
+        s = np.float32(1) / inv
+        assert np.float32(1) / s == inv
+        for zp in range(0, 128, 3):
+            want = _torch_q(xs, s, zp, "int8")
+            got = mq.quantize(as_backend(xs, backend), s, zp, "int8", profile="torch")
+            assert_equal(got, want, backend=backend, msg=f"k={k} zp={zp}")
+
+
 @pytest.mark.parametrize("dtype", list(TORCH_TYPES))
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_quantize_per_channel_matches_torch(backend: str, dtype: str, axis: int) -> None:

@@ -108,6 +108,9 @@ def _minmax_cases(rng):
     yield -1e-30, 1e-30
     yield 0.0, 1e-20
     yield -3.0e37, 1.0e37
+    # zero points at exact .5 steps (the three zero-point rules differ there)
+    for mn, mx in ((-0.1, 0.5), (-0.3, 0.7), (-0.6, 1.4), (-3.0, 3.0), (-2.5, 0.5), (-2.6, 4.2), (-1.0, 1.0)):
+        yield float(np.float32(mn)), float(np.float32(mx))
     for _ in range(40):
         a, b = sorted(rng.standard_normal(2) * 10.0 ** rng.uniform(-6, 5))
         yield float(np.float32(a)), float(np.float32(b))

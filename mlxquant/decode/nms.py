@@ -159,8 +159,10 @@ def _nms_generic(b: Backend, boxes: Any, scores: Any, classes: Any | None, iou_t
 
 # ---- NumPy fast path -----------------------------------------------------------------------------------------------
 # Candidates resolved together per block on the fast path: a block's pairwise IoU is BLOCK^2 (cheap), and the kept
-# boxes of a block suppress all later boxes in one [kept, remaining] matrix pass instead of one pass per kept box.
-_FAST_BLOCK = 128
+# boxes of a block suppress all later boxes in one pass instead of one pass per kept box. 32 was the best of
+# 16 / 32 / 128 / adaptive 16-256 on the benchmark's clustered and spread sets (benchmarks/bench_decode.py): larger
+# blocks run cross passes for boxes that an earlier kept box of the same block would have suppressed.
+_FAST_BLOCK = 32
 
 
 def _pair_iou_np(ax1: np.ndarray, ay1: np.ndarray, ax2: np.ndarray, ay2: np.ndarray, aa: np.ndarray,
@@ -193,11 +195,12 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     xs_order = np.argsort(x1, kind="stable")
     xs_x1 = x1[xs_order].astype(np.float64)
     max_w = float(np.max(x2.astype(np.float64) - x1.astype(np.float64))) if n else 0.0
+    blk = _FAST_BLOCK
     while pos < n:
         cand = np.flatnonzero(alive[pos:])
         if cand.shape[0] == 0:
             break
-        cand = cand[:_FAST_BLOCK] + pos
+        cand = cand[:blk] + pos
         last = int(cand[-1])
         # -- resolve the block (upper-triangular suppression matrix, fixed point as in _nms_generic)
         m = cand.shape[0]

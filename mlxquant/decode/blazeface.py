@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_backend, to_numpy
+from .._backend import to_numpy
 from .._checks import check_choice
 from .._errors import InvalidArgumentError, ShapeError
 from .diagnostics import dequantize_output
@@ -139,5 +139,3 @@ def blazeface(
         out.append(det)
     return out
 
-
-_ = get_backend

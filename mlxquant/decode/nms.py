@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -533,7 +532,3 @@ def _nms_indices(boxes: Any, scores: Any, classes: Any, iou_threshold: float, b:
                             None if classes is None else np.asarray(to_numpy(classes)), iou_threshold)
         return k if b.name == "numpy" else b.asarray(k)
     return _nms_generic(b, boxes, scores, classes, iou_threshold)
-
-
-def _ensure_seq(x: Any) -> Sequence[Any]:
-    return x if isinstance(x, (list, tuple)) else [x]

@@ -301,6 +301,8 @@ def _apply_axis(b: Any, x: Any, table: AxisTable, axis: int) -> Any:
         if not np.any(wt):
             continue
         g = b.take(x, b.asarray(table.idx[:, t]), axis=axis)
+        if b.dtype_name(g) != "float32":
+            g = b.astype(g, "float32")  # gather the narrow input first, convert only what is read
         term = g if np.all(wt == 1.0) else g * b.reshape(b.asarray(wt, "float32"), bshape)
         acc = term if acc is None else acc + term
     if acc is None:
@@ -322,6 +324,8 @@ def _apply_axis_pil8(b: Any, x: Any, table: AxisTable, axis: int) -> Any:
         if not np.any(k[:, t]):
             continue
         g = b.take(x, b.asarray(table.idx[:, t]), axis=axis)
+        if b.dtype_name(g) != "int32":
+            g = b.astype(g, "int32")
         term = g * b.reshape(b.asarray(k[:, t], "int32"), bshape)
         acc = term if acc is None else acc + term
     if acc is None:
@@ -367,8 +371,8 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
     ay, ax = ndim - 3, ndim - 2
     ih, iw = int(x.shape[ay]), int(x.shape[ax])
     pil8 = name == "uint8" and table_x.round_intermediate and table_y.round_intermediate
-    work = "int32" if pil8 else "float32"
-    xf = b.astype(x, work) if name != work else x
+    # the first pass gathers from the input dtype and converts per tap (to int32 for Pillow's passes, else float32)
+    xf = x if name in ("uint8", "uint16", "int8", "int16", "float32", "int32") else b.astype(x, "float32")
     if order == "auto":
         if pil8:
             order = "vh" if pil_vertical_first((ih, iw), (table_y.out_size, table_x.out_size)) else "hv"
@@ -376,9 +380,10 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
             order = "hv"
     passes = [(table_x, ax), (table_y, ay)] if order == "hv" else [(table_y, ay), (table_x, ax)]
     fn = _apply_axis_pil8 if pil8 else _apply_axis
+    passes = [(t, a) for t, a in passes if not t.is_identity()]
+    if not passes:
+        return x  # same size on both axes: the identity, exactly
     for table, axis in passes:
-        if table.is_identity():
-            continue
         if axis == ax and b.name == "mlx":
             # MLX gathers along an inner axis are slow on CPU (~20x NumPy); gather whole rows of a transposed copy
             # instead. Same taps, same order, same arithmetic: only the memory layout changes.

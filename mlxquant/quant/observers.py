@@ -71,18 +71,25 @@ def _prepare(x: Any, axis: int | None) -> tuple[Backend, Any]:
     return b, b.reshape(x, (c, -1)) if c else x
 
 
-def _nonfinite_counts(b: Backend, x2: Any) -> tuple[int, int]:
-    nan = int(to_numpy(b.sum(b.astype(b.isnan(x2), "int32"))))
-    inf = int(to_numpy(b.sum(b.astype(b.isinf(x2), "int32"))))
-    return nan, inf
+def _scan(b: Backend, x2: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Per-row min and max over the finite values (+inf / -inf for a row without any), NaN and inf counts.
 
-
-def _finite_minmax(b: Backend, x2: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row min and max over the finite values (+inf / -inf for a row without any)."""
+    Fast path: plain min, max and sum per row (no temporaries). A NaN or ±inf anywhere makes the sum non-finite
+    (IEEE addition propagates them on every device), and then the masked path recomputes min/max over the finite
+    values and counts the rest. A finite sum that overflows to inf only costs the slow path.
+    """
+    mn = b.min(x2, axis=1)
+    mx = b.max(x2, axis=1)
+    sm = b.sum(x2, axis=1)
+    mn_h, mx_h, sm_h = to_numpy(mn).astype(_F32), to_numpy(mx).astype(_F32), to_numpy(sm)
+    if np.all(np.isfinite(sm_h)) and np.all(np.isfinite(mn_h)) and np.all(np.isfinite(mx_h)):
+        return mn_h, mx_h, 0, 0
     fin = b.isfinite(x2)
     mn = b.min(b.where(fin, x2, b.const(np.inf, "float32")), axis=1)
     mx = b.max(b.where(fin, x2, b.const(-np.inf, "float32")), axis=1)
-    return to_numpy(mn).astype(_F32), to_numpy(mx).astype(_F32)
+    nan = int(to_numpy(b.sum(b.astype(b.isnan(x2), "int32"))))
+    inf = int(to_numpy(b.sum(b.astype(b.isinf(x2), "int32"))))
+    return to_numpy(mn).astype(_F32), to_numpy(mx).astype(_F32), nan, inf
 
 
 def _jsonable_floats(a: np.ndarray) -> list[float | str]:
@@ -154,11 +161,12 @@ class _Observer:
             return None
         self.channels = c
         self.backend = self.backend or b.name
-        nan, inf = _nonfinite_counts(b, x2)
+        mn, mx, nan, inf = _scan(b, x2)
         self.num_nan += nan
         self.num_inf += inf
         self.count += n - nan - inf
         self.num_batches += 1
+        self._batch_minmax = (mn, mx, nan + inf == 0)
         return b, x2
 
     def _check_merge(self, other: _Observer) -> None:
@@ -256,8 +264,7 @@ class MinMaxObserver(_Observer):
         got = self._begin(x)
         if got is None:
             return x
-        b, x2 = got
-        mn, mx = _finite_minmax(b, x2)
+        mn, mx, _ = self._batch_minmax
         self._fold(mn, mx)
         return x
 
@@ -452,12 +459,19 @@ class FixedHistogram:
         e = np.where(amax > 0, e, _MIN_RANGE_EXP)
         return np.maximum(e, _MIN_RANGE_EXP).astype(np.int64)
 
-    def update(self, b: Backend, x2: Any) -> None:
-        """Add a (channels, values) float32 batch on backend ``b``; non-finite values are skipped."""
+    def update(self, b: Backend, x2: Any, *, all_finite: bool = False, amax: np.ndarray | None = None) -> None:
+        """Add a (channels, values) float32 batch on backend ``b``; non-finite values are skipped.
+
+        ``all_finite=True`` (the caller checked) skips the masks; ``amax`` (per-row max |x| over finite values)
+        saves a reduction.
+        """
         c = int(x2.shape[0])
-        fin = b.isfinite(x2)
+        fin = None if all_finite else b.isfinite(x2)
         ax = b.abs(x2)
-        amax = to_numpy(b.max(b.where(fin, ax, b.const(0, "float32")), axis=1)).astype(_F32)
+        if amax is None:
+            masked = ax if fin is None else b.where(fin, ax, b.const(0, "float32"))
+            amax = to_numpy(b.max(masked, axis=1)).astype(_F32)
+        amax = np.where(np.isfinite(amax), amax, 0).astype(_F32)  # a row without finite values
         need = self._needed_exp(amax)
         if self.counts is None:
             self.counts = np.zeros((c, self.num_bins), np.int64)
@@ -478,12 +492,20 @@ class FixedHistogram:
                 small, b.where(x2 < b.const(0, "float32"), b.const(-1, "float32"), b.const(0, "float32")), b.floor(p)
             )
             fl = fl + b.const(n // 2, "float32")
+        elif fin is None:
+            # all finite: 0 ≤ |x|·scale < n, and the float→int cast truncates, which is floor for values ≥ 0
+            fl = ax * scale
         else:
             fl = b.floor(ax * scale)
-        # non-finite → the spill bin n (dropped); the clip makes the float→int cast defined
-        fl = b.where(fin, fl, b.const(n, "float32"))
-        idx = b.float_to_int(fl, 0, n, "int32", nan_value=n)
-        idx = idx + b.reshape(b.arange(c, dtype="int32"), (c, 1)) * b.const(n + 1, "int32")
+        if fin is None:
+            # every value is finite and |x| < R, so 0 ≤ fl ≤ n - 1: the float→int cast is defined as it is
+            idx = b.astype(fl, "int32")
+        else:
+            # non-finite → the spill bin n (dropped); the clip makes the float→int cast defined
+            fl = b.where(fin, fl, b.const(n, "float32"))
+            idx = b.float_to_int(fl, 0, n, "int32", nan_value=n)
+        if c > 1:
+            idx = idx + b.reshape(b.arange(c, dtype="int32"), (c, 1)) * b.const(n + 1, "int32")
         flat = np.asarray(b.to_numpy(b.reshape(idx, (-1,))))
         cnt = np.bincount(flat, minlength=c * (n + 1)).reshape(c, n + 1)[:, :n]
         self.counts = self.counts + cnt.astype(np.int64)
@@ -689,9 +711,9 @@ class _AmaxObserver(MinMaxObserver):
         if got is None:
             return x
         b, x2 = got
-        mn, mx = _finite_minmax(b, x2)
+        mn, mx, all_finite = self._batch_minmax
         self._fold(mn, mx)
-        self.hist.update(b, x2)
+        self.hist.update(b, x2, all_finite=all_finite, amax=np.maximum(-mn, mx))
         return x
 
     def merge(self, other: _AmaxObserver) -> _AmaxObserver:
@@ -905,18 +927,23 @@ def _torch_linspace(start: np.float32, end: np.float32, steps: int) -> np.ndarra
     return np.where(np.arange(steps) < half, lo, hi).astype(_F32)
 
 
-def _torch_histc_bins(b: Backend, x: Any, lo: np.float32, hi: np.float32, bins: int) -> np.ndarray:
+def _torch_histc_bins(b: Backend, x: Any, lo: np.float32, hi: np.float32, bins: int,
+                      inside_known: bool = False) -> np.ndarray:
     """torch.histc(x, bins, min=lo, max=hi) on CPU: pos = trunc((x - lo)·bins / (hi - lo)) in float32, the top
     edge inclusive, values outside [lo, hi] skipped; lo == hi widens to [lo - 1, hi + 1] (ATen histc)."""
     lo, hi = _F32(lo), _F32(hi)
     if lo == hi:
         lo, hi = lo - _F32(1), hi + _F32(1)
     lo_b, hi_b = b.const(lo, "float32"), b.const(hi, "float32")
-    inside = b.logical_and(x >= lo_b, x <= hi_b)
     pos = b.trunc((x - lo_b) * b.const(bins, "float32") / (hi_b - lo_b))
-    pos = b.where(inside, pos, b.const(bins + 1, "float32"))
-    idx = b.float_to_int(pos, 0, bins + 1, "int32", nan_value=bins + 1)
-    idx = b.where(idx == b.const(bins, "int32"), b.const(bins - 1, "int32"), idx)
+    if inside_known:
+        # every value lies in [lo, hi]: pos ∈ [0, bins]; the top edge belongs to the last bin
+        idx = b.astype(b.minimum(pos, b.const(bins - 1, "float32")), "int32")
+    else:
+        inside = b.logical_and(x >= lo_b, x <= hi_b)
+        pos = b.where(inside, pos, b.const(bins + 1, "float32"))
+        idx = b.float_to_int(pos, 0, bins + 1, "int32", nan_value=bins + 1)
+        idx = b.where(idx == b.const(bins, "int32"), b.const(bins - 1, "int32"), idx)
     flat = np.asarray(b.to_numpy(b.reshape(idx, (-1,))))
     return np.bincount(flat, minlength=bins + 2)[:bins].astype(_F32)
 
@@ -975,22 +1002,22 @@ class HistogramObserver(_Observer):
         if got is None:
             return x
         b, x2 = got
-        mn, mx = _finite_minmax(b, x2)
+        mn, mx, all_finite = self._batch_minmax
         x_min, x_max = _F32(mn[0]), _F32(mx[0])
         if not np.isfinite(x_min):
             return x
         if self.fixed is not None:
-            self.fixed.update(b, x2)
+            self.fixed.update(b, x2, all_finite=all_finite, amax=np.maximum(-mn, mx))
             self.min_val, self.max_val = min(self.min_val, x_min), max(self.max_val, x_max)
             return x
         flat = b.reshape(x2, (-1,))
         if not (np.isfinite(self.min_val) and np.isfinite(self.max_val)):
             self.min_val, self.max_val = x_min, x_max
-            self.histogram = _torch_histc_bins(b, flat, x_min, x_max, self.bins)
+            self.histogram = _torch_histc_bins(b, flat, x_min, x_max, self.bins, all_finite)
             return x
         cur_min, cur_max = self.min_val, self.max_val
         new_min, new_max = min(cur_min, x_min), max(cur_max, x_max)
-        update_hist = _torch_histc_bins(b, flat, new_min, new_max, self.bins)
+        update_hist = _torch_histc_bins(b, flat, new_min, new_max, self.bins, all_finite)
         if new_min == cur_min and new_max == cur_max:
             self.histogram = (self.histogram + update_hist).astype(_F32)
         else:

@@ -27,7 +27,7 @@ from .._backend import Backend, to_numpy
 from .._checks import check_choice
 from .._errors import InvalidArgumentError, NonFiniteError, ShapeError
 from .diagnostics import check_score_collapse, dequantize_output
-from .labels import resolve_labels
+from .labels import get_labels
 from .nms import _check_max_det, _check_threshold, _desc_order, _nms_indices
 from .results import Detections
 
@@ -149,8 +149,6 @@ def yolo(
     n_cls = nc
     lab_fixed = None
     if n_cls is None and labels is not None:
-        from .labels import get_labels
-
         lab_fixed = get_labels(labels) if isinstance(labels, str) else tuple(labels)
         n_cls = len(lab_fixed)
     if fmt == "auto":
@@ -171,12 +169,17 @@ def yolo(
     c = d - extra - nm
     if c < 1:
         raise ShapeError(f"YOLO output {shape} ({fmt}) leaves {c} classes after {extra} box/obj rows and {nm} masks")
-    if n_cls is not None and n_cls != c:
-        lab_res, _ = resolve_labels(labels if labels is not None else [str(k) for k in range(n_cls)], c,
-                                    what=f"YOLO output ({fmt}, {shape})")
-        if lab_res is None or len(lab_res) != c:
-            raise ShapeError(f"YOLO output {shape} ({fmt}) has {c} classes, labels/nc say {n_cls}")
-    lab, _ = resolve_labels(labels, c, what=f"YOLO output ({fmt}, {shape})") if labels is not None else (None, 0)
+    if nc is not None and nc != c:
+        raise ShapeError(f"YOLO output {shape} ({fmt}) has {c} classes after {extra} box/obj rows and {nm} mask "
+                         f"coefficients, but nc={nc}")
+    lab = None
+    if labels is not None:
+        lab = lab_fixed if lab_fixed is not None else (get_labels(labels) if isinstance(labels, str)
+                                                       else tuple(labels))
+        if len(lab) != c:
+            kind = "shorter than" if len(lab) < c else "longer than"
+            raise ShapeError(f"labels are {kind} the classes: the YOLO output {shape} ({fmt}) has {c} classes, the "
+                             f"label set has {len(lab)} labels; pass matching labels, labels=None, or check format=")
     if quant is not None:
         cls_all = xc[:, extra:extra + c, :]
         check_score_collapse(cls_all, xc[:, :4, :], conf, name="YOLO output")

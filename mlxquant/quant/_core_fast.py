@@ -14,6 +14,9 @@ NaN replaced by the profile's value.
 Applies to: float32 C-contiguous input of at least :data:`MIN_SIZE` elements, formulas ``div`` and ``mul`` (the zero
 point is added after rounding: onnx, tflite, tflite_reference, torch fake-quant is not routed here), any rounding,
 per-tensor or per-axis, dtypes up to 16 bits. Everything else returns None and takes the generic path.
+
+Steps per chunk (RNE): ``buf = x / s`` (or ``x · inv``), ``rint``, ``+ zp``, ``clip`` to [qmin, qmax] with scalar
+bounds, cast into the output. Other roundings clip first (to [qmin - zp, qmax - zp]) and then round.
 """
 
 from __future__ import annotations
@@ -148,6 +151,8 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
     add_zp = bool(np.any(zp != 0))
     op = np.divide if formula == "div" else np.multiply
     rnd = _ROUNDERS[mode]
+    rne = mode == "half_even"
+    qmin_f, qmax_f = np.float32(qt.qmin), np.float32(qt.qmax)
 
     def work(chunks: list[tuple[int, int, int, int]]) -> None:
         with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
@@ -155,10 +160,20 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
                 fc, loc, hic, zc = (_sub(a, pmode, r0, r1, c0, c1) for a in (factor, lo, hi, zpa))
                 buf = _buffer((r1 - r0) * (c1 - c0)).reshape(r1 - r0, c1 - c0)
                 op(x2[r0:r1, c0:c1], fc, out=buf)
-                _clip(buf, loc, hic, out=buf)  # clip first: the bounds are integers, so clip∘round = round∘clip
-                rnd(buf)
-                if add_zp:
-                    np.add(buf, zc, out=buf)
+                if rne:
+                    # rint, + zp, then clip to the dtype's range with *scalar* bounds (fast even per-axis). Exact:
+                    # rint(v) + zp is exact below 2**24, and beyond that it saturates the same way (monotone).
+                    np.rint(buf, out=buf)
+                    if add_zp:
+                        np.add(buf, zc, out=buf)
+                    _clip(buf, qmin_f, qmax_f, out=buf)
+                else:
+                    # the other roundings subtract trunc/floor, which must not meet inf: clip first (the bounds
+                    # are integers, so clip∘round = round∘clip)
+                    _clip(buf, loc, hic, out=buf)
+                    rnd(buf)
+                    if add_zp:
+                        np.add(buf, zc, out=buf)
                 try:
                     np.copyto(out[r0:r1, c0:c1], buf, casting="unsafe")
                 except FloatingPointError:  # a NaN reached the cast: NaN -> qmin

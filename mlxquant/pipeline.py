@@ -202,6 +202,14 @@ class Pipeline:
             return dequantize(y, spec.scale, spec.zero_point, axis=spec.axis), None
         return y, spec.qparams
 
+    def _dequantized(self, spec: TensorSpec, y: np.ndarray) -> Any:
+        """A float32 output: integer I/O outputs dequantized with their own (per-tensor or per-axis) parameters."""
+        if spec.io != "integer" or spec.scale is None:
+            return y
+        from .quant.primitives import dequantize
+
+        return dequantize(y, spec.scale, spec.zero_point, axis=spec.axis)
+
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:  # pragma: no cover
         raise NotImplementedError
 
@@ -248,7 +256,12 @@ class Classifier(Pipeline):
 
 
 class Detector(Pipeline):
-    """Object detection (YOLO-style outputs): ``Detections`` with boxes mapped back to each original image.
+    """Object detection: ``Detections`` with boxes mapped back to each original image.
+
+    Output heads: a model with one output is decoded as YOLO (``mq.decode.yolo``, format detected from the shape);
+    a model with four outputs as ``TFLite_Detection_PostProcess`` (SSD: normalized yxyx boxes, classes, scores,
+    count — ``mq.decode.tflite_detection_postprocess``, whose ``labels`` / ``label_offset`` / ``conf`` come from
+    ``decode={...}``).
 
     The input is letterboxed (the model's size, grey padding) and every image's boxes are mapped back through its
     own transform (``Detections.map_to_original``), so boxes are in original-image pixels.
@@ -270,9 +283,19 @@ class Detector(Pipeline):
         super().__init__(model, runtime=runtime, preset=preset, preprocess=preprocess, decode=decode,
                          threads=threads)
 
+    #: decode options understood by ``mq.decode.tflite_detection_postprocess`` (models with 4 outputs).
+    _POSTPROCESS_OPTIONS = ("conf", "labels", "label_offset")
+
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
         from . import decode as dec
 
+        if len(self.info.outputs) == 4:
+            # TFLite_Detection_PostProcess-style heads (SSD): boxes [B, K, 4] normalized yxyx, classes, scores, count;
+            # each output dequantized with its own parameters first
+            floats = [self._dequantized(spec, y) for spec, y in zip(self.info.outputs, outputs, strict=True)]
+            opts = {k: v for k, v in self.decode_options.items() if k in self._POSTPROCESS_OPTIONS}
+            dets = dec.tflite_detection_postprocess(floats, input_size=tuple(self.preprocess_options["size"]), **opts)
+            return [d.map_to_original(t) for d, t in zip(dets, transforms, strict=True)]
         y, quant = self._float_output(self.info.outputs[0], outputs[0])
         dets = dec.yolo(y, quant=quant, **self.decode_options)
         if len(dets) != len(transforms):

@@ -265,3 +265,35 @@ def test_tflite_detector_int8_agrees_with_float(model_dir: Path) -> None:
         m = match_detections(a, b)
         assert m["reference"] >= 1 and a.labels[0] == c
         assert m["recall"] == 1.0 and m["mean_iou"] > 0.99, m
+
+
+def test_detector_four_output_postprocess_head(tmp_path: Path) -> None:
+    """A model with the 4 outputs of TFLite_Detection_PostProcess (boxes yxyx normalized, classes, scores, count)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    boxes = np.array([[[0.1, 0.2, 0.5, 0.6], [0.5, 0.5, 0.9, 0.9]]], np.float32)
+    inits = [numpy_helper.from_array(boxes, "boxes_c"), numpy_helper.from_array(np.array([[0.0, 2.0]], np.float32),
+             "classes_c"), numpy_helper.from_array(np.array([2.0], np.float32), "count_c"),
+             numpy_helper.from_array(np.array([0, 2], np.int64), "rb")]
+    nodes = [helper.make_node("Identity", ["boxes_c"], ["boxes"]), helper.make_node("Identity", ["classes_c"],
+             ["classes"]), helper.make_node("Identity", ["count_c"], ["count"]),
+             helper.make_node("ReduceMean", ["input"], ["means"], axes=[2, 3], keepdims=0),
+             helper.make_node("Gather", ["means", "rb"], ["scores"], axis=1)]  # scores: mean red, mean blue
+    outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 2, 4]),
+            helper.make_tensor_value_info("classes", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("count", TensorProto.FLOAT, [1])]
+    g = helper.make_graph(nodes, "pp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 32, 32])],
+                          outs, initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "ssd_like.onnx"
+    onnx.save(m, str(path))
+    det = Detector(path, decode={"labels": ["red", "green", "blue"], "label_offset": 0, "conf": 0.5})
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[..., 0] = 200  # red: mean R ≈ 0.78 > conf, mean B = 0
+    r = det(img).to_numpy()
+    assert r.labels == ("red",)
+    # normalized yxyx (0.1, 0.2, 0.5, 0.6) → xyxy in the 32×32 input → ×2 back to the 64×64 photo
+    np.testing.assert_allclose(r.boxes, [[0.2 * 64, 0.1 * 64, 0.6 * 64, 0.5 * 64]], atol=1e-3)

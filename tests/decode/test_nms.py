@@ -7,7 +7,7 @@ import pytest
 
 import mlxquant as mq
 from mlxquant.decode.nms import _nms_generic, _nms_numpy_fast, iou_threshold_up
-from tests.decode.conftest import clustered_boxes
+from tests.decode._data import clustered_boxes
 from tests.helpers import as_backend, assert_equal, backend_of
 from tests.reference.decode_oracle import greedy_nms_loop
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import mlxquant as mq
 from mlxquant._backend import get_backend
 from mlxquant.decode.nms import _nms_generic, _nms_numpy_fast
-from tests.decode.conftest import clustered_boxes
+from tests.decode._data import clustered_boxes
 from tests.helpers import as_backend, assert_close, assert_equal
 from tests.reference.decode_oracle import argmax_low_loop, greedy_nms_loop, softmax_topk_loop
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mlxquant as mq
-from tests.decode.conftest import clustered_boxes
+from tests.decode._data import clustered_boxes
 from tests.helpers import as_backend
 from tests.reference.decode_oracle import torch_nms
 

@@ -171,3 +171,26 @@ def test_histogram_observer_constant_then_growth_matches_torch():
     ts, tz = _torch_qparams(t)
     np.testing.assert_array_equal(s, ts)
     np.testing.assert_array_equal(z, tz)
+
+
+# torch's custom quant_min/quant_max ranges are mlxquant's narrower dtypes
+CUSTOM = [("int4", torch.qint8, -8, 7), ("uint4", torch.quint8, 0, 15), ("int2", torch.qint8, -2, 1),
+          ("int16", torch.qint32, -32768, 32767)]
+
+
+@pytest.mark.parametrize("dtype,tdtype,qmin,qmax", CUSTOM)
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("reduce_range", [False, True])
+def test_custom_quant_range_matches_torch(backend, dtype, tdtype, qmin, qmax, symmetric, reduce_range):
+    if dtype == "uint4" and symmetric and reduce_range:
+        pytest.skip("torch refuses reduce_range for symmetric quint8")
+    qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
+    t = tobs.MinMaxObserver(dtype=tdtype, qscheme=qscheme, quant_min=qmin, quant_max=qmax, reduce_range=reduce_range)
+    o = mq.MinMaxObserver()
+    for x in _stream(11, (100,), n=3):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    s, z = _ours(o.compute_qparams(dtype, symmetric=symmetric, reduce_range=reduce_range, profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)

@@ -143,3 +143,19 @@ def test_letterbox_pixels_match_ultralytics_recipe(shape):
     assert out.shape == expected.shape == (640, 640, 3)
     assert t.pad == (top, bottom, left, right)
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["bilinear", "bicubic", "area", "nearest"])
+def test_every_1d_size_pair_up_to_48_equals_pillow(method):
+    """Exhaustive over in, out in 1..48 along each axis (the tables are per axis): the generic path equals Pillow."""
+    b = get_backend()
+    rng = np.random.default_rng(11)
+    for n_in in range(1, 49):
+        row = rng.integers(0, 256, (2, n_in, 1), dtype=np.uint8)
+        col = np.ascontiguousarray(row.transpose(1, 0, 2))
+        for n_out in range(1, 49):
+            for img, size in ((row, (2, n_out)), (col, (n_out, 2))):
+                got = _resize_generic(b, img, size, method=method, antialias=True, coordinate_mode="half_pixel",
+                                      nearest_mode=None, cubic_a=None, integer=True)
+                np.testing.assert_array_equal(got, _pil(img, size, method), err_msg=f"{n_in}->{n_out} {size}")

@@ -344,7 +344,7 @@ class Segmenter(Pipeline):
 
 def _nearest_index(n_out: int, n_in: int) -> np.ndarray:
     # nearest neighbour with half-pixel centres: src = floor((dst + 0.5) · in / out), clamped (REFERENCE §9)
-    return np.minimum(((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64), n_in - 1)
+    return np.minimum(np.floor((np.arange(n_out) + 0.5) * n_in / n_out).astype(np.int64), n_in - 1)
 
 
 def _upsample_segmentation(seg: Any, size: tuple[int, int]) -> Any:

@@ -88,13 +88,17 @@ class _Buf:
         p = self.field(table, k)
         return self.deref(p) if p else 0
 
-    def vector(self, table: int, k: int) -> tuple[int, int]:
+    def vector(self, table: int, k: int, itemsize: int = 1) -> tuple[int, int]:
         """(start of elements, length) of vector field ``k``; (0, 0) when absent."""
         p = self.field(table, k)
         if not p:
             return 0, 0
         v = self.deref(p)
-        return v + 4, self.u32(v)
+        n = self.u32(v)
+        if v + 4 + n * itemsize > self.n:  # a corrupt length must not drive a loop over billions of elements
+            raise ModelFormatError(f"truncated or corrupt .tflite file: vector of {n} elements at {v} runs past "
+                                   f"the end ({self.n} bytes)")
+        return v + 4, n
 
     def array(self, table: int, k: int, dtype: str) -> np.ndarray:
         start, n = self.vector(table, k)
@@ -116,7 +120,7 @@ class _Buf:
         return self.data[start:start + n].decode("utf-8", errors="replace")
 
     def tables(self, table: int, k: int) -> list[int]:
-        start, n = self.vector(table, k)
+        start, n = self.vector(table, k, 4)
         return [self.deref(start + 4 * i) for i in range(n)]
 
     def scalar(self, table: int, k: int, fmt: str, default: int) -> int:

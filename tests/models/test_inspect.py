@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mlxquant as mq
 from mlxquant.models import ModelInfo, TensorSpec
@@ -207,3 +209,24 @@ def test_weights_onnx_qdq(model_dir: Path) -> None:
     np.testing.assert_array_equal(conv_w.scale, inits[dq.input[1]])
     assert not mq.inspect_model(model_dir / "colour_classifier.onnx").weights
     assert "weight" in info.table(weights=True) and "weight" not in info.table()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_tflite_never_crashes(tflite_bytes: bytes, mutations: list[tuple[int, int]]) -> None:
+    """Random byte mutations of a valid model: it parses or raises ModelFormatError, never anything else (no
+    IndexError / struct.error / MemoryError from a corrupt vector length)."""
+    from mlxquant._tflite import read_tflite
+
+    data = bytearray(tflite_bytes)
+    for pos, val in mutations:
+        data[pos % len(data)] = val
+    try:
+        read_tflite(bytes(data))
+    except mq.ModelFormatError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def tflite_bytes(model_dir: Path) -> bytes:
+    return (model_dir / "colour_classifier_int8.tflite").read_bytes()

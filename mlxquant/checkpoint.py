@@ -404,6 +404,11 @@ def _np_out(a: np.ndarray, dtype: str) -> np.ndarray:
     return a
 
 
+# The small files of a model folder that travel with the weights (config, tokenizer, chat template, custom code),
+# as mlx-lm copies them; anything else (other weight formats, images, archives) stays behind.
+_EXTRA_SUFFIXES = (".json", ".txt", ".model", ".tiktoken", ".jinja", ".py")
+
+
 def _extra_files(src: Path) -> list[Path]:
     """Non-weight files of a checkpoint folder (config, tokenizer, ...), copied to the output unchanged."""
     folder = src if src.is_dir() else src.parent
@@ -412,11 +417,10 @@ def _extra_files(src: Path) -> list[Path]:
     weights = {p.resolve() for p in checkpoint_files(src)}
     out = []
     for f in sorted(folder.iterdir()):
-        if not f.is_file() or f.resolve() in weights or f.name.endswith((".safetensors", ".npz", ".index.json")):
+        if not f.is_file() or f.resolve() in weights or f.name.endswith(".index.json") or f.name == _REPORT_FILE:
             continue
-        if f.suffix in (".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt", ".onnx"):
-            continue
-        out.append(f)
+        if f.suffix in _EXTRA_SUFFIXES:
+            out.append(f)
     return out
 
 

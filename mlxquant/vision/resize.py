@@ -428,8 +428,12 @@ _PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3, "area": 4}  # Image.R
 
 def _pil_fast_path_ok(b: Any, x: Any, method: str, antialias: bool, coordinate_mode: str, nearest_mode: str | None,
                       cubic_a: float | None) -> bool:
-    """Pillow is the NumPy fast path where the generic path reproduces it bit for bit (uint8, Pillow's semantics)."""
-    if b.name != "numpy" or b.dtype_name(x) != "uint8" or int(x.shape[-1]) not in _PIL_MODES:
+    """Pillow is the fast path where the generic path reproduces it bit for bit (uint8, Pillow's semantics): on NumPy,
+    and on MLX when MLX computes on the CPU (unified memory: the pixels are already host memory; on a GPU the
+    generic path runs on the device)."""
+    if b.dtype_name(x) != "uint8" or int(x.shape[-1]) not in _PIL_MODES:
+        return False
+    if b.name == "mlx" and b.mx.default_device() != b.mx.cpu:
         return False
     if method == "nearest":
         return coordinate_mode == "half_pixel" and nearest_mode in (None, "round_prefer_ceil")
@@ -542,7 +546,8 @@ def resize(
         raise ShapeError(f"cannot resize an empty image of shape {tuple(img.shape)}")
     integer = b.dtype_name(x) in _INT_RANGES
     if _pil_fast_path_ok(b, x, method, antialias, coordinate_mode, nearest_mode, cubic_a):
-        out = _resize_pil(x, (oh, ow), method)
+        out = _resize_pil(b.to_numpy(x), (oh, ow), method)
+        out = b.asarray(out) if b.name == "mlx" else out
     else:
         out = _resize_generic(b, x, (oh, ow), method=method, antialias=antialias, coordinate_mode=coordinate_mode,
                               nearest_mode=nearest_mode, cubic_a=cubic_a, integer=integer)

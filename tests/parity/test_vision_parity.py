@@ -61,6 +61,12 @@ def test_pillow_fast_path_equals_generic(ih, iw, oh, ow, seed, method, c):
     generic = _resize_generic(get_backend(), img, (oh, ow), method=method, antialias=True,
                               coordinate_mode="half_pixel", nearest_mode=None, cubic_a=None, integer=True)
     assert_equal(fast, generic, backend="numpy")
+    # MLX on the CPU takes the same Pillow fast path; the MLX generic path (the GPU path) must equal it too
+    m = mx.array(img)
+    mlx_generic = _resize_generic(get_backend(backend="mlx"), m, (oh, ow), method=method, antialias=True,
+                                  coordinate_mode="half_pixel", nearest_mode=None, cubic_a=None, integer=True)
+    assert_equal(mq.vision.resize(m, (oh, ow), method=method), fast, backend="mlx")
+    assert_equal(mlx_generic, fast, backend="mlx")
 
 
 @settings(max_examples=20)

@@ -354,3 +354,15 @@ def test_bfloat16_microscaling_numpy_equals_mlx(tmp_path, mode):
     for t in list_tensors(tmp_path / "np"):
         np.testing.assert_array_equal(read_tensor(tmp_path / "np", t.name, raw=True),
                                       read_tensor(tmp_path / "mx", t.name, raw=True), err_msg=t.name)
+
+
+def test_only_small_model_files_are_copied(tmp_path):
+    _toy(tmp_path / "src", layers=1)
+    for name in ("generation_config.json", "tokenizer.model", "chat_template.jinja", "pytorch_model.bin", "cat.png",
+                 "quantize_report.json"):
+        (tmp_path / "src" / name).write_bytes(b"x")
+    quantize_checkpoint(tmp_path / "src", tmp_path / "out", backend="numpy")
+    got = sorted(os.listdir(tmp_path / "out"))
+    assert got == ["chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
+                   "quantize_report.json", "tokenizer.json", "tokenizer.model"]
+    assert (tmp_path / "out" / "quantize_report.json").read_bytes() != b"x"

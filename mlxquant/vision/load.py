@@ -71,6 +71,10 @@ def _open_pil(src: Any, draft: Any) -> Any:
         raise ImageError(f"cannot read {what}: no such file") from None
     except UnidentifiedImageError:
         raise ImageError(f"cannot read {what}: not an image (or a format Pillow cannot decode)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"cannot read {what}: {e} (raise PIL.Image.MAX_IMAGE_PIXELS if the file is trusted)") from None
+    except IsADirectoryError:
+        raise ImageError(f"cannot read {what}: it is a directory") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"cannot read {what}: {e} (truncated or corrupt image?)") from None
     return im

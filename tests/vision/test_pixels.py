@@ -309,3 +309,13 @@ def test_mediapipe_normalization_equals_opencv_convert_to():
     assert (mq.vision.normalize(x[..., None], "tensorflow")[..., 0] != expected).sum() > 100  # not the same thing
     with pytest.raises(mq.InputTypeError, match="uint8"):
         mq.vision.normalize(x.astype(np.float32)[..., None], "mediapipe")
+
+
+def test_load_directory_and_bomb_errors(tmp_path, monkeypatch):
+    with pytest.raises(mq.ImageError, match="directory"):
+        mq.vision.load_image(tmp_path)
+    buf = io.BytesIO()
+    PIL.new("RGB", (64, 64)).save(buf, "PNG")
+    monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(mq.ImageError, match="MAX_IMAGE_PIXELS"):
+        mq.vision.load_image(buf.getvalue())

@@ -132,6 +132,10 @@ def preprocess(
     items = _as_list(images)
     if not items:
         raise InvalidArgumentError("preprocess needs at least one image")
+    n = len(items)
+    if len(p.layout) == 3 and (not single or n != 1):
+        raise ShapeError(f"layout {p.layout!r} holds one image; use 'n{p.layout}' for {n} images")
+    batch_layout = p.layout if len(p.layout) == 4 else "n" + p.layout
     if backend is None:
         backend = "mlx" if any(is_mlx_array(i) for i in items) else "numpy"
     b = get_backend(backend=backend)
@@ -161,9 +165,8 @@ def preprocess(
         x1 = _color(b, _gray3(b, b.expand_dims(im, 0), p), p)
         if diagnose:
             check_constant(x1, first_index=k)
-        return _pixels(b, x1, p), t
+        return to_layout(_pixels(b, x1, p), batch_layout, src="nhwc", backend=b.name), t
 
-    n = len(items)
     nworkers = max(1, min(workers or min(8, os.cpu_count() or 1), n))
     bar = dict(total=n, desc="preprocess", enable=show_progress, min_items=16)
     with ThreadPoolExecutor(max_workers=nworkers) as pool:
@@ -179,6 +182,7 @@ def preprocess(
     if len(shapes) > 1 and not pad_after:
         raise ShapeError(f"images have different sizes after preprocessing ({sorted(shapes)}); pass size=(H, W)")
     if b.name == "numpy" and not pad_after:
+        # each worker already produced [1, ...] in the batch layout
         x = imgs[0] if n == 1 else np.concatenate(imgs, axis=0)
     else:
         x = _stack(b, imgs, pad_after)
@@ -188,10 +192,10 @@ def preprocess(
         x = _pixels(b, x, p)
         if pad_after:
             x = _zero_padding(b, x, transforms, p)
-    layout = p.layout
-    if len(layout) == 3 and (not single or n != 1):
-        raise ShapeError(f"layout {layout!r} holds one image; use 'n{layout}' for {n} images")
-    out = to_layout(x, layout, src="nhwc", backend=b.name)
+        x = to_layout(x, batch_layout, src="nhwc", backend=b.name)
+    out = x if batch_layout == p.layout else to_layout(x, p.layout, src=batch_layout, backend=b.name)
+    if b.name == "numpy":
+        out = np.ascontiguousarray(out)  # runtimes (onnxruntime, LiteRT) want C-contiguous inputs
     return Batch(out, transforms, p)
 
 

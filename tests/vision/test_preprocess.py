@@ -63,7 +63,9 @@ def test_sources_and_single_image_layouts(tmp_path):
     x, _ = mq.vision.preprocess(img, "tflite_float", 16, layout="hwc")
     assert x.shape == (16, 16, 3)
     x, _ = mq.vision.preprocess(img, "pytorch", (16, 24), layout="chw")
-    assert x.shape == (3, 16, 24)
+    assert x.shape == (3, 16, 24) and x.flags.c_contiguous
+    x, _ = mq.vision.preprocess(img, "pytorch", (16, 24))
+    assert x.shape == (1, 3, 16, 24) and x.flags.c_contiguous
     batch = np.stack([img, img])
     x, ts = mq.vision.preprocess(batch, "pytorch", 8)
     assert x.shape == (2, 3, 8, 8) and len(ts) == 2

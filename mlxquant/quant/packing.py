@@ -1,4 +1,4 @@
-"""Sub-byte packing: integer codes of 2, 3, 4, 5, 6 or 8 bits packed into words, in the layouts real runtimes load.
+"""Sub-byte packing: integer codes of 1, 2, 3, 4, 5, 6 or 8 bits packed into words, in the layouts real runtimes load.
 
 Layouts (:data:`PACK_LAYOUTS`):
 
@@ -61,7 +61,7 @@ PACK_LAYOUTS: Mapping[str, PackLayout] = MappingProxyType(
             "mlx",
             "uint32",
             32,
-            (2, 3, 4, 5, 6, 8),
+            (1, 2, 3, 4, 5, 6, 8),
             "last",
             "LSB-first bitstream per row in little-endian uint32 words (mx.quantize)",
         ),

@@ -215,7 +215,7 @@ def test_width_policies_skip_rule(tmp_path):
     assert plans["b.weight"].group_size == 32
     with pytest.raises(InvalidArgumentError, match="PATTERN=BITS"):
         plan_checkpoint(src, rules=["c:8"], width_policy="skip")
-    with pytest.raises(InvalidArgumentError, match="valid values are: 2, 3, 4, 5, 6, 8"):
+    with pytest.raises(InvalidArgumentError, match="valid values are: 1, 2, 3, 4, 5, 6, 8"):
         plan_checkpoint(src, rules=["c=7"], width_policy="skip")
 
 

@@ -22,7 +22,7 @@ from tests.helpers import as_backend, assert_close, assert_equal
 from tests.reference.formats_oracle import affine_quantize_row, fp4_code
 
 
-@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 6, 8])
 @pytest.mark.parametrize("group", [32, 64, 128])
 def test_affine_matches_loop_oracle(bits, group, backend):
     rng = np.random.default_rng(bits + group)
@@ -98,7 +98,7 @@ def test_errors():
         mlx_quantize(w, 64, 4, "int4")
     with pytest.raises(InvalidArgumentError, match="valid values are: 32, 64, 128"):
         mlx_quantize(w, 16, 4)
-    with pytest.raises(InvalidArgumentError, match="valid values are: 2, 3, 4, 5, 6, 8"):
+    with pytest.raises(InvalidArgumentError, match="valid values are: 1, 2, 3, 4, 5, 6, 8"):
         mlx_quantize(w, 64, 7)
     with pytest.raises(InvalidArgumentError, match="valid values are: 32"):
         mlx_quantize(w, 64, 4, "mxfp4")

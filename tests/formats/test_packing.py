@@ -100,7 +100,7 @@ def test_errors():
         pack(np.zeros(4, np.uint8), 4, layout="nibble")
     with pytest.raises(InvalidArgumentError, match="valid values are: 2, 4, 8"):
         pack(np.zeros(4, np.uint8), 3, layout="onnx")
-    with pytest.raises(InvalidArgumentError, match="valid values are: 2, 3, 4, 5, 6, 8"):
+    with pytest.raises(InvalidArgumentError, match="valid values are: 1, 2, 3, 4, 5, 6, 8"):
         pack(np.zeros((1, 4), np.uint8), 7)
     with pytest.raises(QuantizationError, match=r"\[0, 16\] do not fit 4-bit unsigned"):
         pack(np.array([[0, 16]], np.uint8), 4)
@@ -123,7 +123,7 @@ def test_unpack_default_count():
     assert unpack(w, 4).shape == (1, 16)
 
 
-@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 6, 8])
 def test_word_assembly_without_byte_views(bits, backend, monkeypatch):
     """The shift-based word assembly (used on big-endian hosts) equals the little-endian byte view."""
     import mlxquant.quant.packing as packing

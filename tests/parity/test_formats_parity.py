@@ -14,7 +14,7 @@ from tests.helpers import assert_equal
 
 mx = pytest.importorskip("mlx.core")
 
-MODES = [("affine", g, b) for g in (32, 64, 128) for b in (2, 3, 4, 5, 6, 8)] + [
+MODES = [("affine", g, b) for g in (32, 64, 128) for b in (1, 2, 3, 4, 5, 6, 8)] + [
     ("mxfp4", 32, 4), ("mxfp8", 32, 8), ("nvfp4", 16, 4)]
 
 

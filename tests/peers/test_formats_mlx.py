@@ -51,7 +51,7 @@ def _weights(rng, shape, dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES)
-@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 6, 8])
 @pytest.mark.parametrize("group", [32, 64, 128])
 def test_affine_bit_exact(dt, bits, group):
     rng = np.random.default_rng(bits * 1000 + group)

@@ -64,6 +64,12 @@ def affine_quantize_row(w: list[float], group_size: int, bits: int) -> tuple[lis
     for g0 in range(0, len(w), group_size):
         grp = [F(v) for v in w[g0 : g0 + group_size]]
         w_max, w_min = max(grp), min(grp)
+        if bits == 1:  # MLX 0.32's 1-bit rule: scale max - min (at least eps), bias min, no edge correction
+            scale, bias = max(F(w_max - w_min), F(1e-7)), w_min
+            codes += [int(min(max(F(np.rint(F(F(v - bias) / scale))), F(0)), F(1))) for v in grp]
+            scales.append(scale)
+            biases.append(bias)
+            continue
         mask = abs(w_min) > abs(w_max)
         scale = max(F(F(w_max - w_min) / n_bins), F(1e-7))
         scale = scale if mask else F(-scale)

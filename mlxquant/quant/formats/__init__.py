@@ -6,7 +6,7 @@ __all__ = ["GGUF_TYPES", "MLX_MODES"]
 
 #: MLX quantization modes: name → (default group size, default bits, valid group sizes, valid bits).
 MLX_MODES = {
-    "affine": (64, 4, (32, 64, 128), (2, 3, 4, 5, 6, 8)),
+    "affine": (64, 4, (32, 64, 128), (1, 2, 3, 4, 5, 6, 8)),
     "mxfp4": (32, 4, (32,), (4,)),
     "mxfp8": (32, 8, (32,), (8,)),
     "nvfp4": (16, 4, (16,), (4,)),

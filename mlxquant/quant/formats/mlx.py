@@ -2,8 +2,8 @@
 
 Modes (``docs/spec/formats.md`` gives the normative formulas):
 
-* ``"affine"`` — groups of 32/64/128 consecutive values along the last axis, 2/3/4/5/6/8 bits, a scale and a bias
-  per group in the input's float dtype, codes packed LSB-first into uint32 (layout ``"mlx"`` of
+* ``"affine"`` — groups of 32/64/128 consecutive values along the last axis, 1/2/3/4/5/6/8 bits (1-bit has its own
+  rule in MLX 0.32: no edge correction), a scale and a bias per group in the input's float dtype, codes packed LSB-first into uint32 (layout ``"mlx"`` of
   :mod:`mlxquant.quant.packing`). Bit-exact with ``mx.quantize`` on MLX's CPU backend. MLX's Metal and CUDA kernels
   round the exact .5 ties of ``(w - bias) / scale`` away from zero instead of to even: ``rounding="half_away"``
   reproduces them (not verified on a GPU here).
@@ -146,6 +146,17 @@ def _affine_quantize(b: Backend, w: Any, g: int, bits: int, rounding: str) -> tu
     eps = b.const(1e-7, f32)  # MLX's eps: the smallest scale (a constant group gets scale 1e-7)
     w_max = b.max(x, axis=-1, keepdims=True)
     w_min = b.min(x, axis=-1, keepdims=True)
+    if bits == 1:
+        # MLX 0.32's 1-bit affine has no edge correction: s = max(max - min, eps), bias = min (verified against
+        # mx.quantize on CPU); q = 1 where (w - min) / s rounds up
+        scale = b.maximum(w_max - w_min, eps)
+        bias = w_min
+        t = (x - bias) / scale
+        q = b.clip(b.round(t) if rounding == "half_even" else b.round_half_away(t), zero, n_bins)
+        codes = b.reshape(b.float_to_int(q, 0, 1, "uint8"), (*lead, w.shape[-1]))
+        sshape = (*lead, w.shape[-1] // g)
+        return (_pack_codes(b, codes, 1, "mlx"), _cast_like(b, b.reshape(scale, sshape), w),
+                _cast_like(b, b.reshape(bias, sshape), w))
     mask = b.abs(w_min) > b.abs(w_max)
     scale = b.maximum((w_max - w_min) / n_bins, eps)
     scale = b.where(mask, scale, -scale)  # negative when |max| >= |min|: the edge of larger magnitude maps exactly

@@ -4,9 +4,9 @@ Modes (``docs/spec/formats.md`` gives the normative formulas):
 
 * ``"affine"`` — groups of 32/64/128 consecutive values along the last axis, 1/2/3/4/5/6/8 bits (1-bit has its own
   rule in MLX 0.32: no edge correction), a scale and a bias per group in the input's float dtype, codes packed
-  LSB-first into uint32 (layout ``"mlx"`` of :mod:`mlxquant.quant.packing`). Bit-exact with ``mx.quantize`` on MLX's
-  CPU backend. MLX's Metal and CUDA kernels round the exact .5 ties of ``(w - bias) / scale`` away from zero instead of to even: ``rounding="half_away"``
-  reproduces them (not verified on a GPU here).
+  LSB-first into uint32 (layout ``"mlx"`` of :mod:`mlxquant.quant.packing`). Bit-exact with ``mx.quantize`` on
+  MLX's CPU backend. MLX's Metal and CUDA kernels round the exact .5 ties of ``(w - bias) / scale`` away from zero
+  instead of to even: ``rounding="half_away"`` reproduces them (not verified on a GPU here).
 * ``"mxfp4"`` (E2M1 codes, groups of 32, E8M0 power-of-two scales), ``"mxfp8"`` (E4M3 codes, groups of 32, E8M0) and
   ``"nvfp4"`` (E2M1 codes, groups of 16, E4M3 scales): no bias; the scales are uint8 codes.
 

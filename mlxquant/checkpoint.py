@@ -447,7 +447,7 @@ def quantize_checkpoint(
         src: a ``.safetensors`` file, a ``*.safetensors.index.json``, a ``.npz`` file or a folder holding them.
         dst: output folder (``model.safetensors``, ``config.json``, the source's other small files such as the
             tokenizer, and ``quantize_report.json``).
-        bits: default bits (affine: 2, 3, 4, 5, 6, 8).
+        bits: default bits (affine: 1, 2, 3, 4, 5, 6, 8).
         group_size: default group size (affine: 32, 64, 128).
         mode: ``"affine"``, ``"mxfp4"``, ``"mxfp8"`` or ``"nvfp4"``.
         recipe: ``"mixed_2_6"``, ``"mixed_3_4"``, ``"mixed_3_6"`` or ``"mixed_4_6"`` (mlx-lm's mixed recipes).

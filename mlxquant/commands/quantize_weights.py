@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("input", metavar="IN", help="checkpoint: .safetensors, *.safetensors.index.json, .npz or a folder")
     p.add_argument("output", metavar="OUT", help="output folder (must not exist unless --force)")
-    p.add_argument("--bits", type=int, default=None, help="bits per weight (affine: 1,2,3,4,5,6,8; default: the mode's)")
+    p.add_argument("--bits", type=int, default=None,
+                   help="bits per weight (affine: 1,2,3,4,5,6,8; default: the mode's)")
     p.add_argument("--group-size", type=int, default=None, help="values per group (affine: 32,64,128; default 64)")
     p.add_argument("--mode", choices=list(MLX_MODES), default="affine", help="quantization mode (default affine)")
     p.add_argument("--recipe", choices=list(RECIPES), default=None, help="mlx-lm mixed-precision recipe")

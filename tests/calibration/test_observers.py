@@ -255,3 +255,15 @@ def test_single_element_and_negative_zero(backend):
     obs.update(as_backend(np.array([-0.0], np.float32), backend))
     qp = obs.compute_qparams("uint8", profile="torch")
     assert float(qp.scale) == float(np.finfo(np.float32).eps) and int(qp.zero_point) == 0  # torch all-zero case
+
+
+@pytest.mark.parametrize("dtype,qmin,qmax,unsigned", [("uint8", 0, 255, True), ("int8", -128, 127, False),
+                                                       ("int4", -8, 7, False), ("uint4", 0, 15, True)])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_minmax_qparams_match_loop_oracle(backend, dtype, qmin, qmax, unsigned, symmetric):
+    obs = mq.MinMaxObserver()
+    for x in _batches(21, 3, shape=(50,)):
+        obs.update(as_backend(x + np.float32(0.3), backend))
+    qp = obs.compute_qparams(dtype, symmetric=symmetric, profile="torch")
+    s, z = oracle.torch_minmax_qparams(float(obs.min_val[0]), float(obs.max_val[0]), qmin, qmax, symmetric, unsigned)
+    assert float(mq.to_numpy(qp.scale)) == s and int(mq.to_numpy(qp.zero_point)) == z

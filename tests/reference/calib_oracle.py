@@ -101,7 +101,9 @@ def encode_value(x: float, fmt: str, saturate: bool = False, via_float32: bool =
 # ---------------------------------------------------------------------------------------------------------------
 # PyTorch observer qparams (torch/ao/quantization/observer.py, _calculate_qparams), scalar, float32 steps.
 # ---------------------------------------------------------------------------------------------------------------
-def torch_minmax_qparams(mn: float, mx: float, qmin: int, qmax: int, symmetric: bool, unsigned: bool) -> tuple[float, int]:
+def torch_minmax_qparams(
+    mn: float, mx: float, qmin: int, qmax: int, symmetric: bool, unsigned: bool
+) -> tuple[float, int]:
     f = np.float32
     eps = f(np.finfo(np.float32).eps)
     mn_neg = min(f(mn), f(0))

@@ -35,7 +35,8 @@ CHUNK = 1 << 16
 #: Below this many elements the generic path is as fast (thread and chunk overheads dominate).
 MIN_SIZE = 1 << 17
 
-_clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the raw ufunc: no Python wrapper
+_core = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1
+_clip: Any = _core.umath.clip  # the raw ufunc, without np.clip's Python-level argument handling (~2x faster)
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _THREADS = max(1, min(os.cpu_count() or 1, 8))

@@ -282,6 +282,31 @@ class Detector(Pipeline):
         self.boxes = check_choice("boxes", boxes, self.BOX_UNITS)
         super().__init__(model, runtime=runtime, preset=preset, preprocess=preprocess, decode=decode,
                          threads=threads)
+        self._check_shared_scale()
+
+    #: A single-output integer detector whose one scale leaves fewer levels than this in [0, 1] gets a warning.
+    MIN_SCORE_LEVELS = 32
+
+    def _check_shared_scale(self) -> None:
+        """Warn when one integer output's scale is too coarse for scores in [0, 1] (boxes in pixels sharing it: the
+        classic broken INT8 TFLite YOLO export that finds nothing). Read from the model file, before any run."""
+        if len(self.info.outputs) != 1:
+            return
+        spec = self.info.outputs[0]
+        if spec.io != "integer" or spec.qparams is None:
+            return
+        scale = spec.qparams[0]
+        levels = int(1.0 / scale) + 1 if scale > 0 else 0
+        if levels < self.MIN_SCORE_LEVELS:
+            import warnings
+
+            from .decode.diagnostics import DecodeWarning
+
+            warnings.warn(
+                f"{self.info.path}: output {spec.name!r} is {spec.dtype} with one scale {scale:.6g}, so scores in "
+                f"[0, 1] can take only {levels} values: boxes in pixels and scores share this scale and the scores "
+                "collapse. Export with normalized boxes (Ultralytics TFLite does; then pass boxes='normalized'), "
+                "separate box and score outputs, or a float output", DecodeWarning, stacklevel=2)
 
     #: decode options understood by ``mq.decode.tflite_detection_postprocess`` (models with 4 outputs).
     _POSTPROCESS_OPTIONS = ("conf", "labels", "label_offset")

@@ -445,7 +445,7 @@ def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
 TFLITE_DETECTOR_LABELS = ["red", "green", "blue"]
 
 
-def build_tflite_detector(quantized: bool = True, size: int = 64) -> bytes:
+def build_tflite_detector(quantized: bool = True, size: int = 64, normalized: bool = True) -> bytes:
     """A YOLOv8-style TFLite detector with *normalized* boxes, like Ultralytics' TFLite exports.
 
     uint8 input [1, size, size, 3] (scale 1/255) → QUANTIZE → CONV_2D over 3×3 windows of size/2 (stride size/4;
@@ -453,6 +453,10 @@ def build_tflite_detector(quantized: bool = True, size: int = 64) -> bytes:
     scale 1/256, zero point −128, the TFLite spec) → RESHAPE [1, 9, 3] → CONCATENATION with constant boxes [1, 9, 4]
     (cx, cy, w, h of each window divided by the input size) → int8 [1, 9, 7] = [B, anchors, 4 + classes]. Boxes and
     scores share one output scale (1/256), which works because both lie in [0, 1]. The float twin has float I/O.
+
+    ``normalized=False`` builds the classic broken export instead: boxes in input pixels (0..size) in the same int8
+    output as the scores, so the one output scale is size/255 per step and the scores collapse to a few levels (the
+    scores are requantized from the LOGISTIC's 1/256 scale by a QUANTIZE op; int8 CONCATENATION needs equal scales).
     """
     c = len(TFLITE_DETECTOR_LABELS)
     win, stride = size // 2, size // 4
@@ -462,8 +466,11 @@ def build_tflite_detector(quantized: bool = True, size: int = 64) -> bytes:
     w = np.broadcast_to((alpha * opp / (win * win))[:, None, None, :], (c, win, win, 3)).astype(np.float32)
     bias = np.full(c, -beta, np.float32)
     centres = (np.arange(g) * stride + win / 2) / size
+    if not normalized:
+        centres = centres * size
     cy, cx = np.meshgrid(centres, centres, indexing="ij")
-    boxes = np.stack([cx.ravel(), cy.ravel(), np.full(g * g, win / size), np.full(g * g, win / size)], 1)
+    side = win / size if normalized else float(win)
+    boxes = np.stack([cx.ravel(), cy.ravel(), np.full(g * g, side), np.full(g * g, side)], 1)
     boxes = boxes.reshape(1, g * g, 4).astype(np.float32)
     wr = _TFLiteWriter()
     s = wr.s
@@ -490,9 +497,11 @@ def build_tflite_detector(quantized: bool = True, size: int = 64) -> bytes:
         t_sig = wr.tensor("score", [1, g, g, c], tt.INT8, scale=s_out, zp=z_out)
         t_shape = wr.tensor("shape", [3], tt.INT32, shape_data)
         t_flat = wr.tensor("scores", [1, g * g, c], tt.INT8, scale=s_out, zp=z_out)
-        b_q = np.clip(np.round(boxes / s_out) + z_out, -128, 127).astype(np.int8)
-        t_box = wr.tensor("boxes", [1, g * g, 4], tt.INT8, b_q, scale=s_out, zp=z_out)
-        t_out = wr.tensor("output0", [1, g * g, 4 + c], tt.INT8, scale=s_out, zp=z_out)
+        # one output scale: 1/256 for normalized boxes; (size + 1)/255 for pixel boxes in [0, size]
+        o_scale, o_zp = (s_out, z_out) if normalized else (np.float32((size + 1) / 255.0), -128)
+        b_q = np.clip(np.round(boxes / o_scale) + o_zp, -128, 127).astype(np.int8)
+        t_box = wr.tensor("boxes", [1, g * g, 4], tt.INT8, b_q, scale=o_scale, zp=o_zp)
+        t_out = wr.tensor("output0", [1, g * g, 4 + c], tt.INT8, scale=o_scale, zp=o_zp)
         wr.op(bo.QUANTIZE, [t_u8], [t_i8])
         wr.op(bo.CONV_2D, [t_i8, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, wr.conv_options(stride))
         inputs = [t_u8]
@@ -510,8 +519,13 @@ def build_tflite_detector(quantized: bool = True, size: int = 64) -> bytes:
         inputs = [t_in]
     wr.op(bo.LOGISTIC, [t_conv], [t_sig])
     wr.op(bo.RESHAPE, [t_sig, t_shape], [t_flat], s.BuiltinOptions.ReshapeOptions, reshape_opt)
+    if quantized and not normalized:  # requantize the scores to the shared (coarse) output scale
+        t_req = wr.tensor("scores_requant", [1, g * g, c], tt.INT8, scale=o_scale, zp=o_zp)
+        wr.op(bo.QUANTIZE, [t_flat], [t_req])
+        t_flat = t_req
     wr.op(bo.CONCATENATION, [t_box, t_flat], [t_out], s.BuiltinOptions.ConcatenationOptions, cat_opt)
-    return wr.finish(inputs, [t_out], "mlxquant colour-opponent detector, normalized boxes (tools/build_models.py)")
+    kind = "normalized boxes" if normalized else "pixel boxes sharing the int8 output scale"
+    return wr.finish(inputs, [t_out], f"mlxquant colour-opponent detector, {kind} (tools/build_models.py)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -530,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "colour_classifier_float.tflite").write_bytes(build_tflite_classifier(False))
         (out / "colour_detector_int8.tflite").write_bytes(build_tflite_detector(True))
         (out / "colour_detector_float.tflite").write_bytes(build_tflite_detector(False))
+        (out / "colour_detector_int8_pixelboxes.tflite").write_bytes(build_tflite_detector(True, normalized=False))
     for f in sorted(out.glob("colour_*")):
         print(f"{f}  {f.stat().st_size} bytes")
     return 0

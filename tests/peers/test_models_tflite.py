@@ -17,7 +17,7 @@ pytestmark = pytest.mark.peers
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 MODELS = ["colour_classifier_int8.tflite", "colour_classifier_float.tflite", "colour_detector_int8.tflite",
-          "colour_detector_float.tflite"]
+          "colour_detector_float.tflite", "colour_detector_int8_pixelboxes.tflite"]
 
 
 def _interp(path: Path):

@@ -297,3 +297,18 @@ def test_detector_four_output_postprocess_head(tmp_path: Path) -> None:
     assert r.labels == ("red",)
     # normalized yxyx (0.1, 0.2, 0.5, 0.6) → xyxy in the 32×32 input → ×2 back to the 64×64 photo
     np.testing.assert_allclose(r.boxes, [[0.2 * 64, 0.1 * 64, 0.6 * 64, 0.5 * 64]], atol=1e-3)
+
+
+def test_shared_scale_pitfall_is_reported(model_dir: Path) -> None:
+    """INT8 YOLO-style TFLite export with pixel boxes and scores in one int8 output: scale 65/255 leaves scores 4
+    levels in [0, 1]. The Detector warns when it opens the model (from the file's parameters, before any run)."""
+    from mlxquant.decode.diagnostics import DecodeWarning
+
+    decode = {"labels": BM.TFLITE_DETECTOR_LABELS, "conf": 0.5}
+    with pytest.warns(DecodeWarning, match=r"scores in \[0, 1\] can take only 4 values"):
+        Detector(model_dir / "colour_detector_int8_pixelboxes.tflite", decode=decode)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the normalized export is fine: no warning
+        Detector(model_dir / "colour_detector_int8.tflite", boxes="normalized", decode=decode)

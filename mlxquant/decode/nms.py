@@ -158,10 +158,10 @@ def _nms_generic(b: Backend, boxes: Any, scores: Any, classes: Any | None, iou_t
 
 # ---- NumPy fast path -----------------------------------------------------------------------------------------------
 # Candidates resolved together per block on the fast path: a block's pairwise IoU is BLOCK^2 (cheap), and the kept
-# boxes of a block suppress all later boxes in one pass instead of one pass per kept box. 32 was the best of
-# 16 / 32 / 128 / adaptive 16-256 on the benchmark's clustered and spread sets (benchmarks/bench_decode.py): larger
-# blocks run cross passes for boxes that an earlier kept box of the same block would have suppressed.
-_FAST_BLOCK = 32
+# boxes of a block suppress all later boxes in one pass instead of one pass per kept box. 64 was the best of
+# 16 / 32 / 64 / 128 with the band index on the benchmark's clustered and spread sets (benchmarks/bench_decode.py,
+# noisy shared machine): larger blocks pay cross passes for boxes an earlier kept box of the block would suppress.
+_FAST_BLOCK = 64
 
 
 def _pair_iou_np(ax1: np.ndarray, ay1: np.ndarray, ax2: np.ndarray, ay2: np.ndarray, aa: np.ndarray,
@@ -182,24 +182,46 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
 
     Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves with the same
     fixed-point iteration as the generic path (none of them is suppressed by an earlier kept box: those were all
-    applied already); then the block's kept boxes suppress every later box. For that cross pass, the candidates of a
-    kept box i are found in an x1-sorted index: a box j can overlap i in x only if ``x1_i - max_w < x1_j < x2_i``
-    (exact bounds in float64); the IoU (same float32 formula) is evaluated only on those pairs. Boxes that do not
-    overlap in x have IoU 0 and cannot be suppressed since ``t_up > 0``.
+    applied already); then the block's kept boxes suppress every later box in one pass. That pass only visits
+    boxes that can reach the threshold (docs/spec/decode.md §2): IoU > t implies |cx_i - cx_j| < (1 - t)/t · w_i and
+    |cy_i - cy_j| < (1 - t)/t · h_i (from inter_w > t·max(w_i, w_j) and inter_w <= (w_i + w_j)/2 - |cx_i - cx_j|);
+    boxes are indexed by horizontal bands of their centre, sorted by centre x inside a band, so the candidates of a
+    kept box are a few contiguous runs. The bounds use t slightly below the threshold (conservative); the decision
+    itself is the exact float32 IoU >= t_up on each candidate pair.
     """
     n = x1.shape[0]
     alive = np.ones(n, dtype=bool)
-    kept_parts = []
+    kept_parts: list[np.ndarray] = []
+    if n == 0:
+        return np.zeros(0, np.int64)
+    f64 = np.float64
+    cx = (x1.astype(f64) + x2.astype(f64)) * 0.5  # exact in float64
+    cy = (y1.astype(f64) + y2.astype(f64)) * 0.5
+    w = x2.astype(f64) - x1.astype(f64)
+    h = y2.astype(f64) - y1.astype(f64)
+    # conservative threshold for the geometric bounds: float32 IoU >= t_up implies real IoU > t_lo
+    t_lo = float(t_up) * (1.0 - 1e-5)
+    if t_lo > 0:
+        fac = (1.0 - t_lo) / t_lo
+        rx, ry = fac * w, fac * h
+    else:  # threshold 0: any overlap suppresses; overlap needs |dc| < (w_i + w_j) / 2
+        rx, ry = (w + w.max()) * 0.5, (h + h.max()) * 0.5
+    slack = 1e-6 * (1.0 + np.abs(cx).max() + np.abs(cy).max())  # float64 rounding of the window arithmetic
+    rx, ry = rx + slack, ry + slack
+    cymin, cxmin = cy.min(), cx.min()
+    span = cx.max() - cxmin + 1.0
+    band_h = max(float(np.median(2.0 * ry)), 1e-9 * (1.0 + abs(cymin)))
+    band = np.floor((cy - cymin) / band_h)
+    nb = int(band.max()) + 1
+    key = band * span + (cx - cxmin)
+    perm = np.lexsort((cx, band))
+    keys = key[perm]
     pos = 0
-    xs_order = np.argsort(x1, kind="stable")
-    xs_x1 = x1[xs_order].astype(np.float64)
-    max_w = float(np.max(x2.astype(np.float64) - x1.astype(np.float64))) if n else 0.0
-    blk = _FAST_BLOCK
     while pos < n:
         cand = np.flatnonzero(alive[pos:])
         if cand.shape[0] == 0:
             break
-        cand = cand[:blk] + pos
+        cand = cand[:_FAST_BLOCK] + pos
         last = int(cand[-1])
         # -- resolve the block (upper-triangular suppression matrix, fixed point as in _nms_generic)
         m = cand.shape[0]
@@ -222,17 +244,22 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
         pos = last + 1
         if pos >= n:
             break
-        # -- the block's kept boxes suppress later boxes: pairs from x1-sorted windows (sparse) or all (dense)
-        lo = np.searchsorted(xs_x1, x1[kept].astype(np.float64) - max_w, side="right")
-        hi = np.searchsorted(xs_x1, x2[kept].astype(np.float64), side="left")
-        ln = np.maximum(hi - lo, 0)
+        # -- the block's kept boxes suppress later boxes: candidate runs from the band index
+        b_lo = np.clip(np.floor((cy[kept] - ry[kept] - cymin) / band_h), 0, nb - 1).astype(np.int64)
+        b_hi = np.clip(np.floor((cy[kept] + ry[kept] - cymin) / band_h), 0, nb - 1).astype(np.int64)
+        nbands = b_hi - b_lo + 1
+        kb = np.repeat(kept, nbands)
+        bb = np.repeat(b_lo, nbands) + (np.arange(int(nbands.sum())) - np.repeat(np.cumsum(nbands) - nbands, nbands))
+        base = bb * span - cxmin
+        lo = np.searchsorted(keys, base + cx[kb] - rx[kb], side="left")
+        hi = np.searchsorted(keys, base + cx[kb] + rx[kb], side="right")
+        ln = hi - lo
         tot = int(ln.sum())
         if tot == 0:
             continue
-        if tot * 3 < kept.shape[0] * (n - pos):  # windows much smaller than the dense matrix: gather pairs
-            starts = np.cumsum(ln) - ln
-            kk = np.repeat(kept, ln)
-            jj = xs_order[np.arange(tot) - np.repeat(starts - lo, ln)]
+        if tot < kept.shape[0] * (n - pos):  # fewer candidate pairs than the dense [kept, remaining] matrix
+            kk = np.repeat(kb, ln)
+            jj = perm[np.arange(tot) - np.repeat(np.cumsum(ln) - ln - lo, ln)]
             live = alive[jj]  # later, not yet suppressed (decided boxes are dead)
             kk, jj = kk[live], jj[live]
             if jj.shape[0]:

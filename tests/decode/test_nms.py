@@ -190,6 +190,28 @@ def test_fast_path_sparse_windows_equal_generic(seed):
     wh = np.where(rng.random((n, 1)) < 0.05, rng.uniform(40, 80, (n, 2)), rng.uniform(2, 12, (n, 2)))
     b = np.concatenate([c - wh / 2, c + wh / 2], 1).astype(np.float32)
     s = rng.random(n).astype(np.float32)
-    for thr in (0.05, 0.3):
+    for thr in (0.0, 0.05, 0.3, 0.7):
         np.testing.assert_array_equal(_nms_numpy_fast(b, s, None, thr), _nms_generic(mq.get_backend(b), b, s, None,
                                                                                         thr))
+
+
+@pytest.mark.parametrize("thr", [0.1, 0.3, 0.5, 0.7])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_fast_path_extreme_centre_offsets(thr, axis):
+    # The fast path only visits boxes whose centre is within a window of the kept box's size. The extreme case:
+    # a kept box nested at the edge of a box 1/t times wider (IoU just above t, centre offset (1-t)/(2t)·w).
+    rng = np.random.default_rng(int(thr * 10) + axis)
+    n_pairs = 700
+    o = rng.uniform(0, 5000, (n_pairs, 2)).astype(np.float32)
+    small = np.concatenate([o, o + 10], 1)
+    big = small.copy()
+    big[:, 2 + axis] = big[:, axis] + np.float32(10 / thr * 0.999)  # IoU = thr / 0.999 > thr
+    left = rng.random(n_pairs) < 0.5  # the small box at the left / right edge of the big one
+    shift = big[:, 2 + axis] - small[:, 2 + axis]
+    big[left, axis] -= shift[left]
+    big[left, 2 + axis] -= shift[left]
+    b = np.concatenate([small, big]).astype(np.float32)
+    s = np.concatenate([np.full(n_pairs, 0.9), np.full(n_pairs, 0.5)]).astype(np.float32)
+    fast = _nms_numpy_fast(b, s, None, thr)
+    np.testing.assert_array_equal(fast, _nms_generic(mq.get_backend(b), b, s, None, thr))
+    assert fast.shape[0] == n_pairs  # every wide box suppressed by its nested small box

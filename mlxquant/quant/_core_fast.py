@@ -13,7 +13,8 @@ NaN replaced by the profile's value.
 
 Applies to: float32 C-contiguous input of at least :data:`MIN_SIZE` elements, formulas ``div`` and ``mul`` (the zero
 point is added after rounding: onnx, tflite, tflite_reference, torch fake-quant is not routed here), any rounding,
-per-tensor or per-axis, dtypes up to 16 bits. Everything else returns None and takes the generic path.
+per-tensor, per-axis, or blocked along the last axis with a block size that divides it, dtypes up to 16 bits.
+Everything else returns None and takes the generic path.
 
 Steps per chunk (RNE): ``buf = x / s`` (or ``x · inv``), ``rint``, ``+ zp``, ``clip`` to [qmin, qmax] with scalar
 bounds, cast into the output. Other roundings clip first (to [qmin - zp, qmax - zp]) and then round.
@@ -87,7 +88,7 @@ def _chunks(rows: int, cols: int) -> list[list[tuple[int, int, int, int]]]:
 
 def _sub(a: np.ndarray, pmode: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     """The part of a broadcast parameter that covers block (r0:r1, c0:c1)."""
-    if pmode == "row" and a.ndim:
+    if pmode in ("row", "block") and a.ndim:
         return a[r0:r1]
     if pmode == "col" and a.ndim:
         return a[:, c0:c1]
@@ -103,12 +104,25 @@ def _run(groups: list[list[tuple[int, int, int, int]]], fn: Any) -> None:
         f.result()
 
 
-def _as_2d(shape: tuple[int, ...], kind: str, axis: int | None) -> tuple[int, int, str]:
-    """View the array as (rows, cols) so that parameters are per-row ("row"), per-column ("col") or scalar."""
+def _layout_ok(layout: Any) -> bool:
+    """Per-tensor, per-axis, and blocked along the last axis with a block size that divides it."""
+    if layout.kind != "block":
+        return True
+    return layout.axis == len(layout.shape) - 1 and layout.exact_blocks
+
+
+def _as_2d(shape: tuple[int, ...], kind: str, axis: int | None, block: int | None) -> tuple[int, int, str]:
+    """View the array as (rows, cols) so that parameters are per-row ("row"), per-column ("col") or scalar.
+
+    Blocked (along the last axis, exact blocks): one row per block ("block").
+    """
     n = int(np.prod(shape)) if shape else 1
     if kind == "tensor":
         return 1, n, "scalar"
     assert axis is not None
+    if kind == "block":
+        assert block is not None
+        return n // block, block, "block"
     d = shape[axis]
     inner = int(np.prod(shape[axis + 1 :])) if axis + 1 < len(shape) else 1
     if inner == 1:
@@ -123,6 +137,8 @@ def _param_2d(v: np.ndarray, rows: int, cols: int, mode: str, d: int) -> np.ndar
         return v.reshape(())
     if mode == "col":
         return v.reshape(1, d)
+    if mode == "block":  # the expanded blocked parameter holds one value per block, in row order
+        return v.reshape(rows, 1)
     return np.tile(v, rows // d).reshape(rows, 1)
 
 
@@ -132,14 +148,14 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
     if (
         formula not in ("div", "mul")
         or qt.bits > 16
-        or p.layout.kind == "block"
+        or not _layout_ok(p.layout)
         or x.dtype != np.float32
         or x.size < max(MIN_SIZE, 1)
         or not x.flags.c_contiguous
     ):
         return None
     shape = x.shape
-    rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis)
+    rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis, p.layout.block_size)
     d = shape[p.layout.axis] if p.layout.axis is not None else 1
     x2 = x.reshape(rows, cols)
     out = np.empty((rows, cols), qt.storage)
@@ -214,14 +230,14 @@ def dequantize(q: np.ndarray, p: Any) -> np.ndarray | None:
     qt = p.qt
     if (
         qt.bits > 16
-        or p.layout.kind == "block"
+        or not _layout_ok(p.layout)
         or q.dtype.name not in ("int8", "uint8", "int16", "uint16")
         or q.size < max(MIN_SIZE, 1)
         or not q.flags.c_contiguous
     ):
         return None
     shape = q.shape
-    rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis)
+    rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis, p.layout.block_size)
     d = shape[p.layout.axis] if p.layout.axis is not None else 1
     q2 = q.reshape(rows, cols)
     out = np.empty((rows, cols), np.float32)

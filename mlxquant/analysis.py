@@ -208,7 +208,7 @@ class Plan:
         }
 
     def __str__(self) -> str:
-        w = max((len(k) for k in self.assignment), default=6)
+        w = max([len(k) for k in self.assignment] + [len("tensor")])
         lines = [f"{'tensor':<{w}}  scheme"]
         lines += [f"{k:<{w}}  {v}" for k, v in self.assignment.items()]
         lines.append(

@@ -35,6 +35,7 @@ _BUILTIN_NAMES: dict[int, str] = {
     0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 6: "DEQUANTIZE",
     9: "FULLY_CONNECTED", 14: "LOGISTIC", 17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 21: "RELU6", 22: "RESHAPE",
     23: "RESIZE_BILINEAR", 25: "SOFTMAX", 28: "TANH", 32: "CUSTOM", 34: "PAD", 39: "TRANSPOSE", 40: "MEAN",
+    43: "SQUEEZE",
     41: "SUB", 45: "STRIDED_SLICE", 49: "SPLIT", 114: "QUANTIZE",
 }
 
@@ -154,6 +155,8 @@ class TFLiteModel:
     outputs: list[int]
     operators: list[str]
     description: str = ""
+    #: tensor index → (operator name, input tensor indices) of the operator producing it
+    producers: dict[int, tuple[str, list[int]]] = field(default_factory=dict)
 
 
 def read_tflite(data: bytes) -> TFLiteModel:
@@ -211,9 +214,14 @@ def read_tflite(data: bytes) -> TFLiteModel:
         inputs = [int(v) for v in b.array(sg, 1, "int32")]
         outputs = [int(v) for v in b.array(sg, 2, "int32")]
         ops = []
+        producers: dict[int, tuple[str, list[int]]] = {}
         for op in b.tables(sg, 3):
             idx = b.scalar(op, 0, "<I", 0)
-            ops.append(opcodes[idx] if idx < len(opcodes) else f"opcode{idx}")
+            name = opcodes[idx] if idx < len(opcodes) else f"opcode{idx}"
+            ops.append(name)
+            op_inputs = [int(v) for v in b.array(op, 1, "int32")]
+            for t_out in b.array(op, 2, "int32"):
+                producers[int(t_out)] = (name, op_inputs)
         description = b.string(root, 3)
     except (struct.error, IndexError, UnicodeDecodeError) as e:  # pragma: no cover - _Buf checks bounds first
         raise ModelFormatError(f"corrupt .tflite file: {e}") from None
@@ -222,4 +230,4 @@ def read_tflite(data: bytes) -> TFLiteModel:
             raise ModelFormatError(f"corrupt .tflite file: input/output tensor index {i} out of range "
                                    f"[0, {len(tensors)})")
     return TFLiteModel(version=version, tensors=tensors, inputs=inputs, outputs=outputs, operators=ops,
-                       description=description)
+                       description=description, producers=producers)

@@ -29,6 +29,11 @@ __all__ = ["MODEL_FORMATS", "ModelInfo", "TensorSpec", "inspect_model"]
 #: File formats inspect_model reads.
 MODEL_FORMATS = ("onnx", "tflite")
 
+#: Operators looked through when finding what computes an output (they do not change what the values mean).
+_PASS_THROUGH_OPS = {"quantizelinear", "dequantizelinear", "quantize", "dequantize", "reshape", "flatten", "squeeze",
+                     "unsqueeze", "identity"}
+_PROBABILITY_OPS = {"softmax", "logistic", "sigmoid"}
+
 _INT_DTYPES = ("int2", "uint2", "int4", "uint4", "int8", "uint8", "int16", "uint16", "int32", "uint32")
 
 
@@ -130,6 +135,14 @@ class ModelInfo:
     producer: str = ""
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
     weights: list[TensorSpec] = field(default_factory=list, repr=False)
+    #: Per output, the operator that computes it, looking through (de)quantize / reshape / identity operators
+    #: (e.g. "Softmax", "SOFTMAX", "Sigmoid", "LOGISTIC"); "" when unknown.
+    output_ops: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def outputs_are_probabilities(self) -> list[bool]:
+        """Per output: computed by a softmax or sigmoid (so a decoder must not apply one again)."""
+        return [op.lower() in _PROBABILITY_OPS for op in self.output_ops]
 
     @property
     def labels(self) -> list[str] | None:
@@ -246,11 +259,21 @@ def _inspect_tflite(p: Path) -> ModelInfo:
         return TensorSpec(t.name, shape, t.dtype, scale, zp, axis=t.quantized_dimension if per_axis else None,
                           qdtype=t.dtype if is_int else None, io="integer" if is_int else "float", source="tflite")
 
+    def real_op(t: int) -> str:
+        seen = 0
+        while t in m.producers and seen < 64:
+            name, ins = m.producers[t]
+            if name.lower() not in _PASS_THROUGH_OPS or not ins:
+                return name
+            t, seen = ins[0], seen + 1
+        return ""
+
     weights = [spec(t.index) for t in m.tensors if t.is_constant and t.scale.size and np.any(t.scale)]
     weights = [w if w.io != "integer" else TensorSpec(w.name, w.shape, w.dtype, w.scale, w.zero_point, w.axis,
                                                         w.qdtype, "constant", w.source) for w in weights]
     return ModelInfo(str(p), "tflite", [spec(i) for i in m.inputs], [spec(i) for i in m.outputs],
-                     operators=m.operators, producer=m.description, weights=weights)
+                     operators=m.operators, producer=m.description, weights=weights,
+                     output_ops=[real_op(i) for i in m.outputs])
 
 
 # ------------------------------------------------------------------------------------------------------------ ONNX
@@ -378,7 +401,16 @@ def _inspect_onnx(p: Path) -> ModelInfo:
             s, z, ax, qd, blk = qparams(node, str(q.dtype))
             weights.append(TensorSpec(node.input[0], tuple(int(d) for d in q.shape), str(q.dtype), s, z, ax, qd,
                                       "constant", "DequantizeLinear", blk))
+    def real_op(name: str) -> str:
+        seen = 0
+        while name in producer and seen < 64:
+            node = producer[name]
+            if node.op_type.lower() not in _PASS_THROUGH_OPS or not node.input:
+                return str(node.op_type)
+            name, seen = node.input[0], seen + 1
+        return ""
+
     meta = {m.key: m.value for m in model.metadata_props}
     return ModelInfo(str(p), "onnx", inputs, outputs, operators=[n.op_type for n in g.node], producer=prod,
-                     metadata=meta, weights=weights)
+                     metadata=meta, weights=weights, output_ops=[real_op(vi.name) for vi in g.output])
 

@@ -239,6 +239,9 @@ class Pipeline:
 class Classifier(Pipeline):
     """Image classification: results are ``mq.decode`` ``Classification`` objects (top-k, labels).
 
+    When the model's output is computed by a softmax or sigmoid (read from the file, through any quantize /
+    reshape operators), the decoder is told ``softmax=False``: the scores are the model's own probabilities.
+
     Example:
         >>> clf = mq.pipeline.Classifier("model.onnx", decode={"topk": 3})  # doctest: +SKIP
         >>> clf("cat.jpg").top()  # doctest: +SKIP
@@ -247,6 +250,14 @@ class Classifier(Pipeline):
 
     task = "classify"
     _task_decode: ClassVar[dict[str, Any]] = {"topk": 5}
+
+    def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        opts = super()._derive_decode(overrides)
+        # a model whose output is computed by Softmax / Sigmoid already gives probabilities: never apply softmax again
+        # (that flattens every score towards 1/C)
+        if "softmax" not in overrides and self.info.outputs_are_probabilities[:1] == [True]:
+            opts["softmax"] = False
+        return opts
 
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
         from . import decode as dec

@@ -224,8 +224,9 @@ def build_detector(size: int = DETECTOR_SIZE, windows: tuple[int, ...] = (256, 1
     return _model(nodes, [inp], [out], inits, "colour_detector", DETECTOR_LABELS)
 
 
-def build_classifier(size: int = 64):
-    """Dominant-colour classifier: logits = 10 · (fraction of the image of each colour), [B, 9]."""
+def build_classifier(size: int = 64, softmax: bool = False):
+    """Dominant-colour classifier: logits = 10 · (fraction of the image of each colour), [B, 9] (with ``softmax``
+    the output is ``probs`` = softmax of those logits, as many exported classifiers end)."""
     from onnx import TensorProto, helper
 
     c = len(COLOUR_NAMES)
@@ -238,8 +239,12 @@ def build_classifier(size: int = 64):
         helper.make_node("Flatten", ["gap"], ["feat"], axis=1, name="flatten"),
         helper.make_node("Gemm", ["feat", "fc_w", "fc_b"], ["logits"], transB=1, name="fc"),
     ]
+    out_name = "logits"
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1, name="probs"))
+        out_name = "probs"
     inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])
-    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", c])
+    out = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch", c])
     return _model(nodes, [inp], [out], inits, "colour_classifier")
 
 
@@ -393,8 +398,9 @@ def _per_channel_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.round(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -127, 127).astype(np.int8), scale
 
 
-def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
-    """The TFLite colour classifier as FlatBuffer bytes (see the module docstring)."""
+def build_tflite_classifier(quantized: bool = True, size: int = 16, softmax: bool = False) -> bytes:
+    """The TFLite colour classifier as FlatBuffer bytes (see the module docstring); ``softmax`` appends SOFTMAX
+    (int8 output scale 1/256, zero point −128, the TFLite spec), as quantized MobileNets end."""
     c = len(COLOUR_NAMES)
     p = np.array(list(PROTOTYPES.values()), np.float32)
     k = 10.0  # logit sharpness of the average-colour classifier
@@ -428,6 +434,12 @@ def build_tflite_classifier(quantized: bool = True, size: int = 16) -> bytes:
         wr.op(bo.CONV_2D, [t_i8, t_w, t_b], [t_conv], s.BuiltinOptions.Conv2DOptions, conv_opt)
         wr.op(bo.RESHAPE, [t_conv, t_shape], [t_out], s.BuiltinOptions.ReshapeOptions, reshape_opt)
         inputs, outputs = [t_u8], [t_out]
+        if softmax:
+            t_prob = wr.tensor("probs", [1, c], tt.INT8, scale=np.float32(1 / 256), zp=-128)
+            opt = s.SoftmaxOptionsT()
+            opt.beta = 1.0
+            wr.op(bo.SOFTMAX, [t_out], [t_prob], s.BuiltinOptions.SoftmaxOptions, opt)
+            outputs = [t_prob]
     else:
         t_in = wr.tensor("image", [1, size, size, 3], tt.FLOAT32)
         t_w = wr.tensor("colour_w", w.shape, tt.FLOAT32, w)
@@ -542,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         onnx.save(build_classifier_u8io(), str(out / "colour_classifier_u8io.onnx"))
         (out / "colour_classifier_int8.tflite").write_bytes(build_tflite_classifier(True))
         (out / "colour_classifier_float.tflite").write_bytes(build_tflite_classifier(False))
+        (out / "colour_classifier_softmax_int8.tflite").write_bytes(build_tflite_classifier(True, softmax=True))
+        onnx.save(build_classifier(softmax=True), str(out / "colour_classifier_softmax.onnx"))
         (out / "colour_detector_int8.tflite").write_bytes(build_tflite_detector(True))
         (out / "colour_detector_float.tflite").write_bytes(build_tflite_detector(False))
         (out / "colour_detector_int8_pixelboxes.tflite").write_bytes(build_tflite_detector(True, normalized=False))

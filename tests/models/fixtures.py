@@ -33,6 +33,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bm.main([str(out)])
     bm.quantize_onnx(out / "colour_classifier.onnx", out / "colour_classifier.int8.onnx",
                      bm.calibration_images(16, 64), per_channel=True)
+    bm.quantize_onnx(out / "colour_classifier_softmax.onnx", out / "colour_classifier_softmax.int8.onnx",
+                     bm.calibration_images(16, 64), per_channel=True)
     bm.quantize_onnx(out / "colour_segmenter.onnx", out / "colour_segmenter.int8.onnx",
                      bm.calibration_images(16, 128), per_channel=True)
     bm.quantize_onnx(out / "colour_detector.onnx", out / "colour_detector.int8.onnx",

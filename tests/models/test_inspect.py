@@ -230,3 +230,16 @@ def test_mutated_tflite_never_crashes(tflite_bytes: bytes, mutations: list[tuple
 @pytest.fixture(scope="module")
 def tflite_bytes(model_dir: Path) -> bytes:
     return (model_dir / "colour_classifier_int8.tflite").read_bytes()
+
+
+@pytest.mark.parametrize(("name", "op", "probs"), [
+    ("colour_classifier.onnx", "Gemm", False),
+    ("colour_classifier_softmax.onnx", "Softmax", True),
+    ("colour_classifier_softmax.int8.onnx", "Softmax", True),  # through DequantizeLinear ← QuantizeLinear
+    ("colour_classifier_int8.tflite", "CONV_2D", False),  # through RESHAPE
+    ("colour_classifier_softmax_int8.tflite", "SOFTMAX", True),
+    ("colour_detector_int8.tflite", "CONCATENATION", False),
+])
+def test_output_ops(model_dir: Path, name: str, op: str, probs: bool) -> None:
+    info = mq.inspect_model(model_dir / name)
+    assert info.output_ops == [op] and info.outputs_are_probabilities == [probs]

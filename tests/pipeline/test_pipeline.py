@@ -312,3 +312,28 @@ def test_shared_scale_pitfall_is_reported(model_dir: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the normalized export is fine: no warning
         Detector(model_dir / "colour_detector_int8.tflite", boxes="normalized", decode=decode)
+
+
+@pytest.mark.parametrize(("probs_model", "logits_model"), [
+    ("colour_classifier_softmax.onnx", "colour_classifier.onnx"),
+    ("colour_classifier_softmax.int8.onnx", "colour_classifier.onnx"),
+    ("colour_classifier_softmax_int8.tflite", "colour_classifier_float.tflite"),
+])
+def test_softmax_output_is_not_softmaxed_twice(model_dir: Path, probs_model: str, logits_model: str) -> None:
+    """A model ending in Softmax gives probabilities: the Classifier reports them as they are (softmax=False), so they
+    match the logits model decoded with softmax — instead of a second softmax flattening them towards 1/9."""
+    dec = {"labels": list(COLOURS), "topk": 9}
+    pp, lp = Classifier(model_dir / probs_model, decode=dec), Classifier(model_dir / logits_model, decode=dec)
+    assert pp.decode_options["softmax"] is False and "softmax" not in lp.decode_options
+    # ONNX: float or QDQ softmax, within 0.02; TFLite: int8 logits (one step ≈ 0.3 here, p·(1−p) ≤ 0.25 → ≤ 0.04
+    # after half a step) then int8 probabilities (1/256 steps)
+    tol = 0.05 if "tflite" in probs_model else 0.02
+    photos = _photos(9)
+    for a, b in zip(pp(photos), lp(photos), strict=True):
+        assert a.labels[0] == b.labels[0]
+        sa = dict(zip(a.labels, mq.to_numpy(a.scores).tolist(), strict=True))
+        sb = dict(zip(b.labels, mq.to_numpy(b.scores).tolist(), strict=True))
+        for k in sa:
+            assert abs(sa[k] - sb[k]) < tol, (k, sa[k], sb[k])
+    forced = Classifier(model_dir / probs_model, decode={**dec, "softmax": True})  # the caller can still ask
+    assert forced.decode_options["softmax"] is True

@@ -366,3 +366,14 @@ def test_only_small_model_files_are_copied(tmp_path):
     assert got == ["chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
                    "quantize_report.json", "tokenizer.json", "tokenizer.model"]
     assert (tmp_path / "out" / "quantize_report.json").read_bytes() != b"x"
+
+
+def test_unknown_dtype_is_refused_before_writing(tmp_path):
+    import struct
+
+    src = tmp_path / "f8.safetensors"
+    hdr = json.dumps({"w.weight": {"dtype": "F8_E4M3", "shape": [2, 32], "data_offsets": [0, 64]}}).encode()
+    src.write_bytes(struct.pack("<Q", len(hdr)) + hdr + b"\0" * 64)
+    with pytest.raises(ModelFormatError, match=r"F8_E4M3.*cannot read or copy"):
+        quantize_checkpoint(src, tmp_path / "out", backend="numpy")
+    assert not (tmp_path / "out").exists()

@@ -492,8 +492,9 @@ def quantize_checkpoint(
         raise InvalidArgumentError(f"output {str(dst_p)!r} already exists; pass --force (force=True) to overwrite it")
     if not dst_p.parent.exists():
         raise InvalidArgumentError(f"the folder of output {str(dst_p)!r} does not exist")
-    if dst_p.exists() and src_p.resolve() in (dst_p.resolve(), *dst_p.resolve().parents):
-        raise InvalidArgumentError("the output folder must not be the input or hold it")
+    src_r, dst_r = src_p.resolve(), dst_p.resolve()
+    if dst_r == src_r or dst_r in src_r.parents:  # replacing OUT would delete the input model
+        raise InvalidArgumentError(f"the output {str(dst_p)!r} is, or holds, the input {str(src_p)!r}")
     be = _pick_backend(backend)
     plans = plan_checkpoint(src_p, bits=bits, group_size=group_size, mode=mode, recipe=recipe, skip=skip,
                             rules=rules, quantize_embeddings=quantize_embeddings, quantize_lm_head=quantize_lm_head,

@@ -377,3 +377,12 @@ def test_unknown_dtype_is_refused_before_writing(tmp_path):
     with pytest.raises(ModelFormatError, match=r"F8_E4M3.*cannot read or copy"):
         quantize_checkpoint(src, tmp_path / "out", backend="numpy")
     assert not (tmp_path / "out").exists()
+
+
+def test_output_must_not_hold_the_input(tmp_path):
+    _toy(tmp_path / "src", layers=1)
+    before = (tmp_path / "src" / "model.safetensors").read_bytes()
+    for src in (tmp_path / "src", tmp_path / "src" / "model.safetensors"):
+        with pytest.raises(InvalidArgumentError, match="holds, the input"):
+            quantize_checkpoint(src, tmp_path / "src", force=True, backend="numpy")
+    assert (tmp_path / "src" / "model.safetensors").read_bytes() == before

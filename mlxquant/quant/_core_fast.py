@@ -11,8 +11,8 @@ NaN costs nothing when absent: the float→int cast raises FloatingPointError un
 exactly when a NaN reaches it (everything else has been clipped into range), and only then is the chunk redone with
 NaN replaced by the profile's value.
 
-Applies to: float32 C-contiguous input of at least :data:`MIN_SIZE` elements, formulas ``div`` and ``mul`` (the zero
-point is added after rounding: onnx, tflite, tflite_reference, torch fake-quant is not routed here), any rounding,
+Applies to: float32 C-contiguous input of at least :data:`MIN_SIZE` elements, every quantize formula (``div``,
+``mul``, ``mul_add``; ``fma`` through float64 with a TwoSum and round-to-odd), any rounding,
 per-tensor, per-axis, or blocked along the last axis with a block size that divides it, dtypes up to 16 bits.
 Everything else returns None and takes the generic path.
 
@@ -146,7 +146,7 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
     """The fast quantize, or None when it does not apply (then the generic kernel runs)."""
     qt = p.qt
     if (
-        formula not in ("div", "mul")
+        formula not in ("div", "mul", "mul_add", "fma")
         or qt.bits > 16
         or not _layout_ok(p.layout)
         or x.dtype != np.float32
@@ -161,8 +161,10 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
     out = np.empty((rows, cols), qt.storage)
     s = np.asarray(p.scale, np.float32)
     zp = np.asarray(p.zp_host, np.float32)
-    factor = _param_2d(np.float32(1.0) / s if formula == "mul" else s, rows, cols, pmode, d)
+    factor = _param_2d(s if formula == "div" else np.float32(1.0) / s, rows, cols, pmode, d)
     zpa = _param_2d(zp, rows, cols, pmode, d)
+    included = formula in ("mul_add", "fma")  # the zero point is added before rounding
+    factor64, zpa64 = factor.astype(np.float64), zpa.astype(np.float64)
     lo = (np.float32(qt.qmin) - zpa).astype(np.float32)
     hi = (np.float32(qt.qmax) - zpa).astype(np.float32)
     add_zp = bool(np.any(zp != 0))
@@ -176,8 +178,22 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
             for r0, r1, c0, c1 in chunks:
                 fc, loc, hic, zc = (_sub(a, pmode, r0, r1, c0, c1) for a in (factor, lo, hi, zpa))
                 buf = _buffer((r1 - r0) * (c1 - c0)).reshape(r1 - r0, c1 - c0)
-                op(x2[r0:r1, c0:c1], fc, out=buf)
-                if rne:
+                if formula == "fma":
+                    f64, z64 = _sub(factor64, pmode, r0, r1, c0, c1), _sub(zpa64, pmode, r0, r1, c0, c1)
+                    _fma_to_f32(x2[r0:r1, c0:c1], f64, z64, buf)
+                else:
+                    op(x2[r0:r1, c0:c1], fc, out=buf)
+                    if included:  # mul_add: f32(f32(x·inv) + zp)
+                        np.add(buf, zc, out=buf)
+                if included:
+                    # zp is inside: round, then saturate to [qmin, qmax] (RHA/RHU must not meet inf: clip first)
+                    if rne:
+                        np.rint(buf, out=buf)
+                        _clip(buf, qmin_f, qmax_f, out=buf)
+                    else:
+                        _clip(buf, qmin_f, qmax_f, out=buf)
+                        rnd(buf)
+                elif rne:
                     # rint, + zp, then clip to the dtype's range with *scalar* bounds (fast even per-axis). Exact:
                     # rint(v) + zp is exact below 2**24, and beyond that it saturates the same way (monotone).
                     np.rint(buf, out=buf)
@@ -199,6 +215,40 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
 
     _run(_chunks(rows, cols), work)
     return out.reshape(shape)
+
+
+def _buffers64(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's four float64 scratch buffers of at least n elements."""
+    bufs = getattr(_local, "buf64", None)
+    if bufs is None or bufs[0].size < n:
+        bufs = tuple(np.empty(max(n, CHUNK), np.float64) for _ in range(4))
+        _local.buf64 = bufs
+    return bufs[0][:n], bufs[1][:n], bufs[2][:n], bufs[3][:n]
+
+
+def _fma_to_f32(xc: np.ndarray, inv64: np.ndarray, zp64: np.ndarray, out: np.ndarray) -> None:
+    """out = f32(x·inv + zp) rounded once (torch's fused multiply-add), via float64.
+
+    x·inv is exact in float64 (24 + 24 bits); the sum with zp is exact as a TwoSum pair (s, e); rounding s to odd
+    when e != 0 and then to float32 is a correct single rounding (53 >= 24 + 2 bits; Boldo & Melquiond). Same value
+    as the float32-only ``primitives._fma_f32`` of the generic kernel (property-tested).
+    """
+    shape = xc.shape
+    p, sm, t1, t2 = (b.reshape(shape) for b in _buffers64(xc.size))
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.copyto(p, xc)  # float32 -> float64, exact
+        np.multiply(p, inv64, out=p)  # exact product
+        np.add(p, zp64, out=sm)  # s = RN64(p + zp)
+        np.subtract(sm, p, out=t1)  # bb = s - p
+        np.subtract(sm, t1, out=t2)  # s - bb
+        np.subtract(p, t2, out=t2)  # p - (s - bb)
+        np.subtract(zp64, t1, out=t1)  # zp - bb
+        np.add(t2, t1, out=t2)  # e: s + e == p + zp exactly (NaN for inf/NaN input)
+        bits = sm.view(np.int64)
+        grow = np.equal(np.greater(t2, 0), np.greater(sm, 0))  # step one ulp toward e: +1 grows |s|
+        fix = (t2 != 0) & (t2 == t2) & ((bits & 1) == 0)  # inexact, e not NaN, last bit even -> make it odd
+        np.add(bits, np.where(grow, fix, -fix.astype(np.int64)), out=bits, casting="unsafe")
+        np.copyto(out, sm, casting="same_kind")  # float64 -> float32, round to nearest even: the single rounding
 
 
 def _rne(buf: np.ndarray) -> None:

@@ -83,6 +83,30 @@ def test_fma_near_ties_20k(backend: str) -> None:
     assert np.any(np.clip(sep, -128, 127) != _torch_q(xs, np.float32(0.1), 3, "int8")), "FMA not distinguishable"
 
 
+def test_large_arrays_take_the_fast_path_and_match_torch() -> None:
+    """Arrays above the fast path's threshold (NumPy): the float64 FMA and mul_add kernels against torch."""
+    from mlxquant.quant import _core_fast
+
+    rng = np.random.default_rng(71)
+    n = 2 * _core_fast.MIN_SIZE + 12345
+    s = np.float32(0.0123)
+    k = rng.integers(-140, 140, n).astype(np.float64)
+    base = ((k + 0.5) / np.float64(np.float32(1) / s)).astype(np.float32)
+    pick = rng.integers(0, 3, n)
+    x = np.where(pick == 1, np.nextafter(base, np.float32(9e9)), base)
+    x = np.where(pick == 2, np.nextafter(base, np.float32(-9e9)), x).astype(np.float32)
+    x[:3] = [np.inf, -np.inf, -0.0]
+    for zp, dtype in ((3, "int8"), (0, "int8"), (131, "uint8")):
+        assert_equal(mq.quantize(x, s, zp, dtype, profile="torch"), _torch_q(x, s, zp, dtype), msg=f"zp={zp}")
+    x2 = x[: (n // 64) * 64].reshape(-1, 64)
+    sc = random_scales(rng, 64, 1e-3, 0.1)
+    zc = rng.integers(-20, 20, 64)
+    want = torch.quantize_per_channel(
+        torch.from_numpy(x2), torch.from_numpy(sc.astype(np.float64)), torch.from_numpy(zc), 1, torch.qint8
+    )
+    assert_equal(mq.quantize(x2, sc, zc, axis=1, profile="torch"), want.int_repr().numpy())
+
+
 def _sparse_bit_values() -> np.ndarray:
     """x = ±(1/2 + 2^-a ± 2^-c)·2^j: products with a reciprocal 1 + 2^-k whose low bits are almost all zero."""
     xs = [0.5 + 2.0**-a + sg * 2.0**-c for a in range(2, 26) for c in range(a + 1, 30) for sg in (1, -1)]

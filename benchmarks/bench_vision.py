@@ -128,11 +128,12 @@ def main() -> None:
                   cpu_count=os.cpu_count())
     bench.add_baseline("memcpy", *memcpy_baseline(in_bytes + out_a)[1:])
 
-    def add(name, fn, out_bytes, group, sync=None, notes=""):
+    def add(name, fn, out_bytes, group, sync=None, notes="", count=None):
+        k = n if count is None else count
         t = time_fn(fn, sync=sync, **rep)
-        m = bench.add(name, t, in_bytes + out_bytes, group=group, notes=notes)
-        m.extra["images_per_s"] = n / m.median
-        print(f"{group:8s} {name:38s} {m.median * 1e3:9.1f} ms  {n / m.median:7.1f} img/s", flush=True)
+        m = bench.add(name, t, (in_bytes + out_bytes) * k // n, group=group, notes=notes)
+        m.extra["images_per_s"] = k / m.median
+        print(f"{group:8s} {name:38s} {m.median * 1e3:9.1f} ms  {k / m.median:7.1f} img/s", flush=True)
         return m
 
     # ---- stage split (each stage timed alone on the whole set) ----------------------------------------------------
@@ -152,14 +153,15 @@ def main() -> None:
     mx.eval(batch_mx)
     add("resize A: mlxquant mlx (16 imgs, CPU fast path)", lambda: mq.vision.fit(
         batch_mx, 640, strategy="letterbox", antialias=True)[0], 0, "stage", sync=mlx_sync,
-        notes="16 images only (memory); MLX on CPU takes the proven-equal Pillow path")
+        notes="16 images only (memory); MLX on CPU takes the proven-equal Pillow path", count=int(batch_mx.shape[0]))
     from mlxquant._backend import get_backend
     from mlxquant.vision.resize import _resize_generic
 
     add("resize A: mlxquant mlx generic device path (16 imgs)", lambda: _resize_generic(
         get_backend(backend="mlx"), batch_mx, (360, 640), method="bilinear", antialias=True,
         coordinate_mode="half_pixel", nearest_mode=None, cubic_a=None, integer=True), 0, "stage", sync=mlx_sync,
-        notes="the batched gather path a GPU runs; here on MLX's single-threaded CPU backend")
+        notes="the batched gather path a GPU runs; here on MLX's single-threaded CPU backend",
+        count=int(batch_mx.shape[0]))
     lb = [pil_letterbox(__import__("PIL.Image").Image.fromarray(a)) for a in decoded_pil]
     add("normalize A: NumPy /255 + transpose", lambda: np.stack([np_normalize_nchw(a) for a in lb]), out_a, "stage")
     lbs = np.stack(lb)

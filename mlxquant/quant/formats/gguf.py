@@ -20,6 +20,7 @@ One generic implementation against the backend shim serves NumPy and MLX.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,23 @@ def gguf_row_bytes(width: int, qtype: str) -> int:
     return width // blk * size
 
 
-def _f16_bytes(b: Backend, d: Any) -> Any:
-    """float32 (n, 1) → (n, 2) uint8: fp16 (round half to even) little-endian bytes."""
-    u = b.astype(b.view(b.astype(d, "float16"), "uint16"), "int32")
+def _f16_bytes(b: Backend, d: Any, what: str = "d") -> Any:
+    """float32 (n, 1) → (n, 2) uint8: fp16 (round half to even) little-endian bytes.
+
+    A value beyond float16's range becomes ±inf, as in ggml; that is reported with a RuntimeWarning instead of
+    NumPy's anonymous cast warning (REFERENCE §11: fp16 overflow must be detected and reported).
+    """
+    with np.errstate(over="ignore"):
+        h = b.astype(d, "float16")
+    n_over = int(b.sum(b.astype(b.isinf(h), "int32")).item()) if h.size else 0
+    if n_over:
+        warnings.warn(
+            f"gguf_quantize: {n_over} block {what} values exceed float16's range (65504) and are stored as inf, "
+            "as ggml does; the dequantized blocks will be inf/NaN. Scale the tensor down or use a wider format.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    u = b.astype(b.view(h, "uint16"), "int32")
     lo = b.bitwise_and(u, b.const(0xFF, "int32"))
     hi = b.right_shift(u, b.const(8, "int32"))
     return b.astype(b.concatenate([lo, hi], axis=-1), "uint8")
@@ -102,7 +117,7 @@ def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
         d = (vmax - vmin) / b.const(n, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
         q = _trunc_codes(b, (x - vmin) * idd + b.const(0.5, f32), n)  # + 0.5 then trunc: round half up
-        head = [_f16_bytes(b, d), _f16_bytes(b, vmin)]
+        head = [_f16_bytes(b, d), _f16_bytes(b, vmin, "min")]
     else:  # Q8_0
         amax = b.max(b.abs(x), axis=-1, keepdims=True)
         d = amax / b.const(127.0, f32)

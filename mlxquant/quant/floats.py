@@ -3,7 +3,8 @@
 One generic implementation (integer operations on the IEEE bit pattern of the float32 or float64 input, written
 against the backend shim) serves NumPy and MLX, so both give identical bits. Native casts are used as fast paths only
 where they were proven bit-identical to the generic path (NumPy and MLX float32→float16, MLX float32→bfloat16, each
-with NaN payloads fixed up to ml_dtypes' pattern) — tests/parity/test_calib_floats.py checks each one.
+with NaN payloads fixed up to ml_dtypes' pattern; NumPy float32→bfloat16 by the rounding-bias bit trick) —
+tests/parity/test_calib_parity.py checks each one.
 
 Output types:
 
@@ -238,7 +239,9 @@ def _nan_bits(b: Backend, mant: Any, fmt: FloatFormat, ms: int, u: str) -> Any:
 
 
 def _native_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> Any | None:
-    """Native float32 → float16/bfloat16 cast with NaNs fixed to ml_dtypes' pattern; None if not applicable."""
+    """float32 → float16/bfloat16 fast paths (native casts with NaNs fixed to ml_dtypes' pattern; on NumPy,
+    bfloat16 by the rounding-bias trick); None if not applicable. Each is proven equal to the generic encoder by
+    tests/parity/test_calib_parity.py."""
     if saturate or b.dtype_name(x) != "float32":
         return None
     if fmt.name == "float16" or (fmt.name == "bfloat16" and b.name == "mlx"):
@@ -252,6 +255,17 @@ def _native_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> A
             "uint16",
         )
         return b.where(b.isnan(x), nan_fix, y)
+    if fmt.name == "bfloat16":
+        # NumPy has no bfloat16 cast: the classic rounding-bias trick on the bit pattern,
+        # (u + 0x7FFF + ((u >> 16) & 1)) >> 16, is RNE for every finite value and carries into inf on overflow
+        # (uint32 wrap-around only happens for NaN patterns, which are replaced)
+        u = b.reshape(b.view(x, "uint32"), tuple(x.shape))
+        c32 = lambda v: b.const(v, "uint32")  # noqa: E731
+        odd = b.bitwise_and(b.right_shift(u, c32(16)), c32(1))
+        r = b.astype(b.right_shift(u + c32(0x7FFF) + odd, c32(16)), "uint16")
+        nan_fix = b.astype(b.bitwise_or(b.right_shift(b.bitwise_and(u, c32(0x80000000)), c32(16)), c32(0x7FC0)),
+                           "uint16")
+        return b.where(b.isnan(x), nan_fix, r)
     return None
 
 

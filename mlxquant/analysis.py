@@ -530,8 +530,8 @@ def plot_sensitivity(report: SensitivityReport, path: str, *, width: int = 900, 
     """
     try:
         from PIL import Image, ImageDraw
-    except ImportError:  # pragma: no cover - pillow is a dependency of the vision extra
-        raise MissingDependencyError("plotting needs Pillow: pip install 'mlxquant[vision]'") from None
+    except ImportError:  # pragma: no cover - pillow is a core dependency
+        raise MissingDependencyError("plotting needs Pillow (a dependency of mlxquant): pip install pillow") from None
     series = []
     for t in report.tensors:
         pts = sorted(((t.sizes[s] / t.numel, t.sqnr_db(s)) for s in t.errors), key=lambda p: p[0])

@@ -126,7 +126,7 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
     opts.update(overrides)
     if opts.get("size") is None:
         raise InvalidArgumentError(f"model input {spec.name!r} has dynamic height/width {list(spec.shape)}; "
-                                   "pass preprocess={'size': (height, width)}")
+                                   "pass preprocess={'size': (height, width)} (on the command line: --size H W)")
     return opts
 
 

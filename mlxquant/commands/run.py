@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=TASKS, help="default: guessed from the output shape")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto", help="default: by the model's format")
     p.add_argument("--preset", help="vision preset (normalization etc.) for float models not fed [0, 1] RGB")
+    p.add_argument("--size", type=int, nargs="+", metavar="N",
+                   help="model input size N (square) or H W, for models with a dynamic height/width")
     p.add_argument("--labels", help="label set name (imagenet, coco80, ...) or a text file with one label per line")
     p.add_argument("--conf", type=float, default=0.25, help="detection confidence threshold (default 0.25)")
     p.add_argument("--iou", type=float, default=0.45, help="detection NMS IoU threshold (default 0.45)")
@@ -66,8 +68,15 @@ def run(args: argparse.Namespace) -> int:
     elif task == "classify":
         decode["topk"] = args.topk
     cls = {"classify": pipeline.Classifier, "detect": pipeline.Detector, "segment": pipeline.Segmenter}[task]
-    extra = {"boxes": args.boxes} if task == "detect" else {}
-    pipe = cls(args.model, runtime=args.runtime, preset=args.preset, decode=decode, **extra)
+    extra: dict[str, object] = {"boxes": args.boxes} if task == "detect" else {}
+    preprocess: dict[str, object] = {}
+    if args.size:
+        if len(args.size) not in (1, 2):
+            from .._errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"--size takes N or H W, got {len(args.size)} numbers")
+        preprocess["size"] = (args.size[0], args.size[-1])
+    pipe = cls(args.model, runtime=args.runtime, preset=args.preset, preprocess=preprocess, decode=decode, **extra)
 
     from PIL import Image
 

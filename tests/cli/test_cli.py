@@ -188,3 +188,20 @@ def test_run_tflite_detector_normalized(model_dir: Path, tmp_path: Path) -> None
                  "--boxes", "normalized", "--labels", str(labels), "--conf", "0.5"]) == 0
     res = json.loads((out / "results.json").read_text())["results"][0]
     assert res["labels"][0] == "red" and abs(res["boxes"][0][2] - 60) < 1.5
+
+
+def test_run_dynamic_size_model(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model with dynamic height/width needs --size; without it the error says so in one line."""
+    import onnx
+
+    m = onnx.load(str(model_dir / "colour_segmenter.onnx"))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "h", "w"
+    for d in m.graph.output[0].type.tensor_type.shape.dim[2:]:
+        d.dim_param = "oh"
+    onnx.save(m, str(tmp_path / "dyn.onnx"))
+    imgs = _photos(tmp_path / "imgs", 1)
+    assert main(["run", str(tmp_path / "dyn.onnx"), str(imgs), "-o", str(tmp_path / "o1")]) == 2
+    assert "pass preprocess={'size'" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "dyn.onnx"), str(imgs), "-o", str(tmp_path / "o2"), "--size", "64",
+                 "--task", "segment", "--labels", str(_labels(tmp_path))]) == 0

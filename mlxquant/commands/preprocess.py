@@ -56,19 +56,20 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix != ".npz":
         raise InvalidArgumentError(f"output must be a .npz file, got {str(out)!r}")
     check_output_path(out, force=args.force)
+    overrides: dict[str, object] = {}
+    if args.size:
+        if len(args.size) not in (1, 2):
+            raise InvalidArgumentError(f"--size takes N or H W, got {len(args.size)} numbers")
+        overrides["size"] = (args.size[0], args.size[-1])
     kw: dict[str, object]
     if args.model:
         from ..models import inspect_model
         from ..pipeline import derive_preprocess
 
         info = inspect_model(args.model)
-        kw = derive_preprocess(info.inputs[0], task=args.task or guess_task(info))
+        kw = derive_preprocess(info.inputs[0], task=args.task or guess_task(info), overrides=overrides)
     else:
-        kw = {"preset": args.preset}
-    if args.size:
-        if len(args.size) not in (1, 2):
-            raise InvalidArgumentError(f"--size takes N or H W, got {len(args.size)} numbers")
-        kw["size"] = (args.size[0], args.size[-1])
+        kw = {"preset": args.preset, **overrides}
     tensors, transforms = [], []
     for path in progress(images, desc="preprocess"):
         batch = vision.preprocess([str(path)], **kw)

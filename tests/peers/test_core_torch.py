@@ -98,6 +98,14 @@ def test_large_arrays_take_the_fast_path_and_match_torch() -> None:
     x[:3] = [np.inf, -np.inf, -0.0]
     for zp, dtype in ((3, "int8"), (0, "int8"), (131, "uint8")):
         assert_equal(mq.quantize(x, s, zp, dtype, profile="torch"), _torch_q(x, s, zp, dtype), msg=f"zp={zp}")
+    sparse = _sparse_bit_values()
+    xs = np.tile(sparse, -(-n // sparse.size))
+    for kk in (20, 22):
+        inv = np.float32(1 + 2.0**-kk)
+        for zp in (5, 7):
+            assert_equal(
+                mq.quantize(xs, np.float32(1) / inv, zp, profile="torch"), _torch_q(xs, np.float32(1) / inv, zp, "int8")
+            )
     x2 = x[: (n // 64) * 64].reshape(-1, 64)
     sc = random_scales(rng, 64, 1e-3, 0.1)
     zc = rng.integers(-20, 20, 64)

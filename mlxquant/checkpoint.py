@@ -20,10 +20,9 @@ import math
 import os
 import re
 import shutil
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -592,11 +591,3 @@ def format_report(report: QuantizeReport, *, max_rows: int | None = None) -> str
     lines.append(f"{nq} of {len(report.rows)} tensors quantized; {report.bytes_in:,} → {report.bytes_out:,} bytes, "
                  f"compression {report.compression:.2f}x; {report.seconds:.2f} s ({rate:.2f} GB/s input)")
     return "\n".join(lines)
-
-
-def _asdict(p: TensorPlan) -> dict[str, Any]:  # pragma: no cover - debugging aid
-    return asdict(p)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: mlxquant quantize-weights IN OUT")

@@ -273,7 +273,30 @@ def _inspect_tflite(p: Path) -> ModelInfo:
                                                         w.qdtype, "constant", w.source) for w in weights]
     return ModelInfo(str(p), "tflite", [spec(i) for i in m.inputs], [spec(i) for i in m.outputs],
                      operators=m.operators, producer=m.description, weights=weights,
-                     output_ops=[real_op(i) for i in m.outputs])
+                     output_ops=[real_op(i) for i in m.outputs], metadata=_tflite_associated_files(p))
+
+
+def _tflite_associated_files(p: Path) -> dict[str, str]:
+    """TFLite metadata packs associated files (labels.txt, ...) as a zip archive appended to the FlatBuffer; the
+    first ``.txt`` file among them (one label per line) becomes ``names``. Nothing else is read from the archive."""
+    import zipfile
+
+    if not zipfile.is_zipfile(p):
+        return {}
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            meta = {"associated_files": ",".join(names)}
+            txt = sorted(n for n in names if n.lower().endswith(".txt"))
+            if txt:
+                lines = z.read(txt[0]).decode("utf-8", errors="replace").splitlines()
+                labels = [ln.strip() for ln in lines if ln.strip()]
+                if labels:
+                    meta["names"] = repr(labels)
+                    meta["labels_file"] = txt[0]
+            return meta
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return {}
 
 
 # ------------------------------------------------------------------------------------------------------------ ONNX

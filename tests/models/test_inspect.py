@@ -243,3 +243,21 @@ def tflite_bytes(model_dir: Path) -> bytes:
 def test_output_ops(model_dir: Path, name: str, op: str, probs: bool) -> None:
     info = mq.inspect_model(model_dir / name)
     assert info.output_ops == [op] and info.outputs_are_probabilities == [probs]
+
+
+def test_tflite_embedded_labels(model_dir: Path, tmp_path: Path) -> None:
+    """Labels packed the TFLite-metadata way (a zip appended to the FlatBuffer) are read; LiteRT still runs it."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("labels.txt", "\n".join(build_models().COLOUR_NAMES) + "\n")
+    path = tmp_path / "with_labels.tflite"
+    path.write_bytes((model_dir / "colour_classifier_int8.tflite").read_bytes() + buf.getvalue())
+    info = mq.inspect_model(path)
+    assert info.labels == build_models().COLOUR_NAMES and info.metadata["labels_file"] == "labels.txt"
+    assert info.inputs[0].dtype == "uint8"  # the FlatBuffer part is unaffected
+    clf = mq.pipeline.Classifier(path)  # labels come from the file: no decode={"labels": ...} needed
+    assert clf(np.full((20, 20, 3), (191, 31, 31), np.uint8)).labels[0] == "red"
+    assert mq.inspect_model(model_dir / "colour_classifier_int8.tflite").labels is None

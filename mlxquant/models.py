@@ -221,10 +221,18 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
         MissingDependencyError: an ``.onnx`` file was given and the ``onnx`` package is not installed.
 
     Example:
-        >>> import mlxquant as mq, importlib.resources as ir
-        >>> info = mq.inspect_model(ir.files("mlxquant") / "data" / "colour_detector.onnx")  # doctest: +SKIP
-        >>> info.inputs[0].shape  # doctest: +SKIP
-        ('batch', 3, 256, 256)
+        >>> import mlxquant as mq
+        >>> mq.inspect_model("no_such_model.tflite")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no such model file: 'no_such_model.tflite'
+
+        With the ``onnx`` extra installed, the detector shipped for the demo::
+
+            >>> import importlib.resources as ir
+            >>> info = mq.inspect_model(ir.files("mlxquant") / "data" / "colour_detector.onnx")  # doctest: +SKIP
+            >>> info.inputs[0].shape, info.outputs[0].shape  # doctest: +SKIP
+            (('batch', 3, 256, 256), ('batch', 12, 472))
     """
     p = Path(path)
     if not p.is_file():

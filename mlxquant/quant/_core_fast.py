@@ -39,6 +39,7 @@ MIN_SIZE = 1 << 17
 _core = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1
 _clip: Any = _core.umath.clip  # the raw ufunc, without np.clip's Python-level argument handling (~2x faster)
 _POOL: ThreadPoolExecutor | None = None
+_POOL_PID = -1
 _POOL_LOCK = threading.Lock()
 _THREADS = max(1, min(os.cpu_count() or 1, 8))
 _local = threading.local()
@@ -57,11 +58,14 @@ def set_threads(n: int | None) -> int:
 
 
 def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
+    """The worker pool, created on first use, and again in a forked child (whose copy of the pool has no threads:
+    submitting to it would wait forever)."""
+    global _POOL, _POOL_PID
+    if _POOL is None or _POOL_PID != os.getpid():
         with _POOL_LOCK:
-            if _POOL is None:
+            if _POOL is None or _POOL_PID != os.getpid():
                 _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="mlxquant")
+                _POOL_PID = os.getpid()
     return _POOL
 
 

@@ -410,3 +410,27 @@ def test_private_helpers_exact_fma() -> None:
         odd = np.where((e != 0) & ((bits & 1) == 0), bits + np.where((e > 0) == (s > 0), 1, -1), bits)
         want = odd.view(np.float64).astype(np.float32)
         assert_equal(got, want)
+
+
+def _quantize_in_child(x: np.ndarray, want: np.ndarray, q) -> None:  # module level: picklable
+    q.put(bool(np.array_equal(mq.quantize(x, 0.05), want)))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_fast_path_works_in_a_forked_child() -> None:
+    """The thread pool is per process: a child forked after the parent used it must not wait on dead threads."""
+    import multiprocessing as mp
+
+    from mlxquant.quant import _core_fast
+
+    x = np.random.default_rng(0).standard_normal(2 * _core_fast.MIN_SIZE).astype(np.float32)
+    want = mq.quantize(x, 0.05)  # starts the parent's pool
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_quantize_in_child, args=(x, want, q))
+    p.start()
+    p.join(60)
+    if p.is_alive():
+        p.kill()
+        pytest.fail("quantize in a forked child hung (the parent's thread pool was reused)")
+    assert p.exitcode == 0 and q.get(timeout=5) is True

@@ -434,3 +434,31 @@ def test_fast_path_works_in_a_forked_child() -> None:
         p.kill()
         pytest.fail("quantize in a forked child hung (the parent's thread pool was reused)")
     assert p.exitcode == 0 and q.get(timeout=5) is True
+
+
+def test_dequantize_output_dtypes(backend: str) -> None:
+    q = as_backend(np.array([-128, -1, 0, 77, 127], np.int8), backend)
+    y32 = mq.to_numpy(mq.dequantize(q, 0.1, 3))
+    names = ("float16", "float64") if backend == "numpy" else ("float16", "bfloat16")
+    for name in names:
+        y = mq.dequantize(q, 0.1, 3, dtype=name)
+        assert mq.get_backend(y).dtype_name(y) == name
+        assert_equal(
+            mq.to_numpy(mq.get_backend(y).astype(y, "float32")),
+            mq.to_numpy(mq.get_backend(y).astype(mq.get_backend(y).asarray(y32), name)).astype(np.float32),
+            check_dtype=False,
+        )
+
+
+def test_qparams_from_minmax_shapes_and_backends(backend: str) -> None:
+    mn = as_backend(np.array([-1.0, -2.0, 0.0], np.float32), backend)
+    mx_ = as_backend(np.array([1.0, 0.5, 0.0], np.float32), backend)
+    p = qparams_from_minmax(mn, mx_, "uint8", axis=0)
+    assert backend_of(p.scale) == backend and tuple(p.scale.shape) == (3,) and p.axis == 0
+    assert mq.to_numpy(p.zero_point).tolist() == [127, 204, 0]  # f32(1 / f32(2/255)) = 127.49999 -> 127
+    p0 = qparams_from_minmax(-1.0, np.array([1.0, 2.0], np.float32), "int8")  # broadcasting
+    assert p0.scale.shape == (2,)
+    with pytest.raises(mq.ShapeError):
+        qparams_from_minmax(np.zeros(2, np.float32), np.ones(3, np.float32))
+    with pytest.raises(mq.InputTypeError):
+        qparams_from_minmax(np.array([True]), np.array([True]))

@@ -358,14 +358,23 @@ class Segmenter(Pipeline):
     task = "segment"
     _task_decode: ClassVar[dict[str, Any]] = {}
 
+    def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        opts = super()._derive_decode(overrides)
+        out_spec = self.info.outputs[0]
+        if "layout" not in opts and len(out_spec.shape) == 4:
+            opts["layout"] = "nchw" if input_layout(self.input)[0] == "nchw" else "nhwc"
+        if "kind" not in opts:
+            if len(out_spec.shape) == 3:  # [B, H, W]: the model already took the argmax (class ids)
+                opts["kind"] = "argmax"
+            elif self.info.output_ops[:1] and self.info.output_ops[0].lower() == "softmax":
+                opts["kind"] = "probabilities"  # never softmax the model's own probabilities again
+        return opts
+
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
         from . import decode as dec
 
         y, quant = self._float_output(self.info.outputs[0], outputs[0])
         opts = dict(self.decode_options)
-        out_spec = self.info.outputs[0]
-        if "layout" not in opts and len(out_spec.shape) == 4:
-            opts["layout"] = "nchw" if input_layout(self.input)[0] == "nchw" else "nhwc"
         if quant is not None:
             opts["quant"] = quant
         size = tuple(self.preprocess_options["size"])

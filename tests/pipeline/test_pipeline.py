@@ -337,3 +337,31 @@ def test_softmax_output_is_not_softmaxed_twice(model_dir: Path, probs_model: str
             assert abs(sa[k] - sb[k]) < tol, (k, sa[k], sb[k])
     forced = Classifier(model_dir / probs_model, decode={**dec, "softmax": True})  # the caller can still ask
     assert forced.decode_options["softmax"] is True
+
+
+@pytest.mark.parametrize("head", ["softmax", "argmax"])
+def test_segmenter_heads(model_dir: Path, tmp_path: Path, head: str) -> None:
+    """Segmenters ending in Softmax (probabilities) or ArgMax (class ids [B, H, W]) decode like the logits model."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    m = onnx.load(str(model_dir / "colour_segmenter.onnx"))
+    m.graph.output.pop()
+    if head == "softmax":
+        m.graph.node.append(helper.make_node("Softmax", ["logits"], ["out"], axis=1))
+        m.graph.output.append(helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 9, 32, 32]))
+    else:
+        m.graph.node.append(helper.make_node("ArgMax", ["logits"], ["out"], axis=1, keepdims=0))
+        m.graph.output.append(helper.make_tensor_value_info("out", TensorProto.INT64, ["batch", 32, 32]))
+    path = tmp_path / f"seg_{head}.onnx"
+    onnx.save(m, str(path))
+    seg = Segmenter(path)
+    assert seg.decode_options["kind"] == {"softmax": "probabilities", "argmax": "argmax"}[head]
+    img = np.empty((90, 150, 3), np.uint8)
+    img[:, :75] = np.round(np.array(COLOURS["blue"]) * 255)
+    img[:, 75:] = np.round(np.array(COLOURS["yellow"]) * 255)
+    got = mq.to_numpy(seg(img).mask)
+    ref = Segmenter(model_dir / "colour_segmenter.onnx")(img)
+    np.testing.assert_array_equal(got, mq.to_numpy(ref.mask))
+    if head == "softmax":  # confidence = the model's own max probability, equal to softmax of the logits
+        np.testing.assert_allclose(mq.to_numpy(seg(img).confidence), mq.to_numpy(ref.confidence), atol=1e-5)

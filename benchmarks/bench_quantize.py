@@ -191,6 +191,47 @@ def main(argv: list[str] | None = None) -> int:
             group=g,
         )
 
+    g = "quantize blocked (last axis, block 32)"
+    nb = cols // 32 if cols % 32 == 0 else None
+    if nb:
+        s_bl = rng.uniform(0.05, 0.2, (rows, nb)).astype(np.float32)
+        if sessions is not None:
+            import onnxruntime as ort
+            from onnx import TensorProto, helper
+
+            gb = helper.make_graph(
+                [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["y"], axis=1, block_size=32)],
+                "g",
+                [
+                    helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, cols]),
+                    helper.make_tensor_value_info("s", TensorProto.FLOAT, [rows, nb]),
+                ],
+                [helper.make_tensor_value_info("y", TensorProto.INT8, [rows, cols])],
+                [helper.make_tensor("zp", TensorProto.INT8, [rows, nb], [0] * (rows * nb))],
+            )
+            mb = helper.make_model(gb, opset_imports=[helper.make_opsetid("", 21)])
+            mb.ir_version = 10
+            sb = ort.InferenceSession(mb.SerializeToString(), providers=["CPUExecutionProvider"])
+            bench.add(
+                "onnxruntime QuantizeLinear int8 blocked",
+                time_fn(lambda: sb.run(None, {"x": x, "s": s_bl}), repeat=rep),
+                qbytes,
+                group=g,
+            )
+        bench.add(
+            "mlxquant numpy int8 blocked",
+            time_fn(lambda: mq.quantize(x, s_bl, 0, "int8", axis=1, block_size=32), repeat=rep),
+            qbytes,
+            group=g,
+        )
+        if mx is not None:
+            bench.add(
+                "mlxquant mlx int8 blocked",
+                time_fn(lambda: mq.quantize(xm, s_bl, 0, "int8", axis=1, block_size=32), repeat=rep, sync=mlx_sync),
+                qbytes,
+                group=g,
+            )
+
     # ---------------- dequantize ----------------
     g = "dequantize per-tensor"
     if sessions is not None:

@@ -365,3 +365,25 @@ def test_segmenter_heads(model_dir: Path, tmp_path: Path, head: str) -> None:
     np.testing.assert_array_equal(got, mq.to_numpy(ref.mask))
     if head == "softmax":  # confidence = the model's own max probability, equal to softmax of the logits
         np.testing.assert_allclose(mq.to_numpy(seg(img).confidence), mq.to_numpy(ref.confidence), atol=1e-5)
+
+
+def test_float16_model(model_dir: Path, tmp_path: Path) -> None:
+    """A float16-I/O ONNX model: the pipeline feeds float16 (from the model's input dtype) and decodes its output."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    m = onnx.load(str(model_dir / "colour_classifier.onnx"))
+    for n in m.graph.node:  # the float graph now reads "input_f32" and writes "logits_f32"
+        n.input[:] = ["input_f32" if x == "input" else x for x in n.input]
+        n.output[:] = ["logits_f32" if x == "logits" else x for x in n.output]
+    m.graph.node.insert(0, helper.make_node("Cast", ["input"], ["input_f32"], to=TensorProto.FLOAT))
+    m.graph.node.append(helper.make_node("Cast", ["logits_f32"], ["logits"], to=TensorProto.FLOAT16))
+    m.graph.input[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    m.graph.output[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    path = tmp_path / "fp16.onnx"
+    onnx.save(m, str(path))
+    clf, ref = Classifier(path), Classifier(model_dir / "colour_classifier.onnx")
+    assert clf.preprocess_options["dtype"] == "float16"
+    photos = _photos(9)
+    assert clf.preprocess(photos).tensor.dtype == np.float16
+    assert [r.top()[0] for r in clf(photos)] == [r.top()[0] for r in ref(photos)]

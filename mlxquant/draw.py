@@ -130,7 +130,15 @@ def keypoints(image: Any, points: Any, *, radius: int = 3, color: Sequence[int] 
 
 
 def mask(image: Any, seg: Any, *, alpha: float = 0.5, palette: Any = "voc", background: int | None = 0) -> Any:
-    """Overlay a segmentation (``Segmentation`` or ``[H, W]`` class ids) on an image; returns a PIL image."""
+    """Overlay a segmentation (``Segmentation`` or ``[H, W]`` class ids) on an image; returns a PIL image.
+
+    See :func:`mlxquant.decode.segmentation.overlay` (``round((1 - alpha)·image + alpha·colour)``).
+
+    Example:
+        >>> import numpy as np
+        >>> mask(np.zeros((2, 2, 3), np.uint8), np.array([[0, 15], [0, 0]]), alpha=1.0).getpixel((1, 0))
+        (192, 128, 128)
+    """
     from .decode.segmentation import overlay
 
     return overlay(_to_pil(image), seg, alpha=alpha, palette=palette, background=background)

@@ -50,6 +50,13 @@ def palette(name: str = "voc", n: int = 256) -> np.ndarray:
     """``[max(n, len), 3]`` uint8 colours of a named palette (``voc``, ``cityscapes``, ``ade20k``).
 
     Classes beyond a fixed palette's length get VOC colours (so every id has a colour).
+
+    Raises:
+        InvalidArgumentError: an unknown palette name.
+
+    Example:
+        >>> palette("cityscapes", 19)[:2].tolist()
+        [[128, 64, 128], [244, 35, 232]]
     """
     check_choice("palette", name, PALETTES)
     if name == "voc":
@@ -194,6 +201,25 @@ def overlay(image: Any, seg: Any, *, alpha: float = 0.5, palette: Any = "voc", b
 
     ``out = round((1 - alpha) * image + alpha * colour)`` per channel (uint8). The mask is resized to the image
     with nearest-neighbour sampling when sizes differ.
+
+    Args:
+        image: PIL image or ``[H, W, 3]`` uint8 array.
+        seg: a :class:`Segmentation` or an ``[h, w]`` array of class ids.
+        alpha: opacity of the colours in [0, 1].
+        palette: palette name or ``[C, 3]`` uint8 colours.
+        background: class id left unpainted (None: paint every class).
+
+    Returns:
+        A PIL RGB image.
+
+    Raises:
+        InvalidArgumentError: ``alpha`` outside [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> img = overlay(np.full((1, 2, 3), 100, np.uint8), np.array([[0, 1]]), alpha=0.5)
+        >>> np.asarray(img).tolist()
+        [[[100, 100, 100], [114, 50, 50]]]
     """
     from PIL import Image
 

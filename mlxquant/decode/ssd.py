@@ -278,6 +278,18 @@ def ssd(
 
     Returns:
         ``list[Detections]`` with xyxy boxes.
+
+    Raises:
+        ShapeError: raw_boxes / raw_scores / anchors disagree, or the labels are shorter than the classes.
+        InvalidArgumentError: thresholds outside [0, 1] or an unknown ``score``.
+
+    Example:
+        >>> import numpy as np
+        >>> anchors = np.array([[0.5, 0.5, 0.2, 0.2], [0.1, 0.1, 0.1, 0.1]], np.float32)
+        >>> logits = np.array([[[5.0, -5.0, -5.0], [-5.0, -5.0, 2.0]]], np.float32)   # background, a, b
+        >>> d = ssd(np.zeros((1, 2, 4), np.float32), logits, anchors, labels=["a", "b"], input_size=(100, 100))[0]
+        >>> d.labels, [round(float(v), 1) for v in d.boxes[0]]
+        (('b',), [5.0, 5.0, 15.0, 15.0])
     """
     conf = _check_threshold("conf", conf)
     iou = _check_threshold("iou", iou)

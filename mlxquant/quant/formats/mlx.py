@@ -317,8 +317,8 @@ def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: st
 # ---- public ----------------------------------------------------------------------------------------------------------
 def mlx_quantize(
     w: Any,
-    group_size: int | None = 64,
-    bits: int | None = 4,
+    group_size: int | None = None,
+    bits: int | None = None,
     mode: str = "affine",
     *,
     policy: str = "error",
@@ -398,8 +398,8 @@ def mlx_dequantize(
     wq: Any,
     scales: Any,
     biases: Any = None,
-    group_size: int | None = 64,
-    bits: int | None = 4,
+    group_size: int | None = None,
+    bits: int | None = None,
     mode: str = "affine",
     *,
     dtype: str | None = None,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import mlxquant as mq
 from tests.helpers import as_backend
-from tests.reference.decode_oracle import ultralytics_nms
+from tests.reference.decode_oracle import ultralytics_nms, ultralytics_process_mask
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.peers
@@ -96,3 +96,20 @@ def test_end2end_equals_ultralytics(backend):
         dets = mq.decode.yolo(as_backend(e2e, backend), classes=classes, max_det=50)
         _compare(dets, ref)
         assert dets[0].labels[0] == mq.decode.get_labels("coco80")[int(mq.to_numpy(dets[0].class_ids)[0])]
+
+
+def test_yolov8_seg_masks_equal_ultralytics(backend):
+    rng = np.random.default_rng(3)
+    c, nm, n = 3, 32, 400
+    det = make_v8(rng, 1, c, n)
+    coef = rng.normal(0, 1, (1, nm, n)).astype(np.float32)
+    out = np.concatenate([det, coef], axis=1)
+    protos = rng.normal(0, 1, (1, nm, 160, 160)).astype(np.float32)
+    ref = ultralytics_nms(torch.from_numpy(out), nc=c)[0]
+    ref_masks = ultralytics_process_mask(torch.from_numpy(protos[0]), ref[:, 6:], ref[:, :4], (640, 640)).numpy()
+    d = mq.decode.yolo(as_backend(out, backend), labels=None, nc=c, protos=as_backend(protos, backend))[0]
+    np.testing.assert_array_equal(mq.to_numpy(d.boxes), ref[:, :4].numpy())
+    got = mq.to_numpy(d.masks) > 0.5
+    assert got.shape == ref_masks.shape
+    # sigmoid(x) > 0.5 vs x > 0 differ only for |x| < ~1e-7: allow none on random data
+    np.testing.assert_array_equal(got, ref_masks.astype(bool))

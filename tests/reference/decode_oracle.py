@@ -309,3 +309,23 @@ def tf_box_decode_loop(enc, anchor, scales=(10.0, 10.0, 5.0, 5.0)):
     hh = f32(f32(f32(0.5) * f32(math.exp(float(f32(th / hs))))) * ha)
     hw = f32(f32(f32(0.5) * f32(math.exp(float(f32(tw / ws))))) * wa)
     return (f32(yc - hh), f32(xc - hw), f32(yc + hh), f32(xc + hw))
+
+
+def ultralytics_process_mask(protos, masks_in, bboxes, shape):
+    """Ultralytics ops.process_mask (upsample=False): crop_mask of (masks_in @ protos) at prototype resolution,
+    then ``gt_(0.0)`` (logit > 0, i.e. sigmoid > 0.5)."""
+    import torch
+
+    c, mh, mw = protos.shape
+    ih, iw = shape
+    masks = (masks_in @ protos.float().view(c, -1)).view(-1, mh, mw)
+    db = bboxes.clone()
+    db[:, 0] *= mw / iw
+    db[:, 2] *= mw / iw
+    db[:, 3] *= mh / ih
+    db[:, 1] *= mh / ih
+    x1, y1, x2, y2 = torch.chunk(db[:, :, None], 4, 1)
+    r = torch.arange(mw, dtype=x1.dtype)[None, None, :]
+    cc = torch.arange(mh, dtype=x1.dtype)[None, :, None]
+    masks = masks * ((r >= x1) * (r < x2) * (cc >= y1) * (cc < y2))
+    return masks.gt_(0.0)

@@ -4,8 +4,8 @@ Same arithmetic as the generic kernels in :mod:`mlxquant.quant.primitives` (prop
 tests/parity/test_core_fast.py), restructured for memory traffic: the generic path makes one full pass over memory
 per operation (divide, round, clip, NaN fix, add, cast: ~6 reads and writes of 4 bytes per element), this path reads
 ``x`` once and writes the result once, running every step on a chunk that stays in L2 cache (64K elements, 256 KiB),
-in preallocated buffers (``out=``). NumPy releases the GIL inside ufuncs, so the chunks are spread over a thread pool
-(one worker per core).
+in preallocated buffers (``out=``). NumPy releases the GIL inside ufuncs, so the chunks are spread over the calling thread and a thread pool
+(one thread per core in all), each taking the next chunk from a shared counter.
 
 NaN costs nothing when absent: the float→int cast raises FloatingPointError under ``errstate(invalid="raise")``
 exactly when a NaN reaches it (everything else has been clipped into range), and only then is the chunk redone with
@@ -78,16 +78,12 @@ def _buffer(n: int) -> np.ndarray:
     return buf[:n]
 
 
-def _chunks(rows: int, cols: int) -> list[list[tuple[int, int, int, int]]]:
-    """Cache-sized (r0, r1, c0, c1) blocks of a (rows, cols) array, grouped into one contiguous list per worker."""
+def _chunks(rows: int, cols: int) -> list[tuple[int, int, int, int]]:
+    """Cache-sized (r0, r1, c0, c1) blocks of a (rows, cols) array."""
     if cols >= CHUNK:
-        blocks = [(r, r + 1, c, min(c + CHUNK, cols)) for r in range(rows) for c in range(0, cols, CHUNK)]
-    else:
-        step = max(1, CHUNK // max(cols, 1))
-        blocks = [(r, min(r + step, rows), 0, cols) for r in range(0, rows, step)]
-    parts = max(1, min(_THREADS, len(blocks)))
-    per = -(-len(blocks) // parts)
-    return [blocks[i : i + per] for i in range(0, len(blocks), per)]
+        return [(r, r + 1, c, min(c + CHUNK, cols)) for r in range(rows) for c in range(0, cols, CHUNK)]
+    step = max(1, CHUNK // max(cols, 1))
+    return [(r, min(r + step, rows), 0, cols) for r in range(0, rows, step)]
 
 
 def _sub(a: np.ndarray, pmode: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -99,13 +95,29 @@ def _sub(a: np.ndarray, pmode: str, r0: int, r1: int, c0: int, c1: int) -> np.nd
     return a
 
 
-def _run(groups: list[list[tuple[int, int, int, int]]], fn: Any) -> None:
-    """Run fn(group) for each group of blocks, on the thread pool when there is more than one group."""
-    if len(groups) == 1:
-        fn(groups[0])
+def _run(blocks: list[tuple[int, int, int, int]], fn: Any) -> None:
+    """Run fn([block]) over all blocks: the calling thread and the pool's workers take the next block from a shared
+    counter until none is left, so a worker that the OS does not schedule (a busy machine) delays nobody."""
+    if _THREADS == 1 or len(blocks) == 1:
+        fn(blocks)
         return
-    for f in [_pool().submit(fn, g) for g in groups]:
-        f.result()
+    lock = threading.Lock()
+    counter = iter(range(len(blocks)))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            fn(blocks[i : i + 1])
+
+    futures = [_pool().submit(worker) for _ in range(min(_THREADS, len(blocks)) - 1)]
+    try:
+        worker()
+    finally:
+        for f in futures:
+            f.result()
 
 
 def _layout_ok(layout: Any) -> bool:

@@ -1,11 +1,11 @@
 """NumPy fast path for quantize / dequantize: cache-sized chunks, in-place ufuncs, a small thread pool.
 
 Same arithmetic as the generic kernels in :mod:`mlxquant.quant.primitives` (property-tested equal in
-tests/parity/test_core_fast.py), restructured for memory traffic: the generic path makes one full pass over memory
+tests/parity/test_core_parity.py), restructured for memory traffic: the generic path makes one full pass over memory
 per operation (divide, round, clip, NaN fix, add, cast: ~6 reads and writes of 4 bytes per element), this path reads
 ``x`` once and writes the result once, running every step on a chunk that stays in L2 cache (64K elements, 256 KiB),
-in preallocated buffers (``out=``). NumPy releases the GIL inside ufuncs, so the chunks are spread over the calling thread and a thread pool
-(one thread per core in all), each taking the next chunk from a shared counter.
+in preallocated buffers (``out=``). NumPy releases the GIL inside ufuncs, so the chunks are spread over the calling
+thread and a thread pool (one thread per core in all), each taking the next chunk from a shared counter.
 
 NaN costs nothing when absent: the float→int cast raises FloatingPointError under ``errstate(invalid="raise")``
 exactly when a NaN reaches it (everything else has been clipped into range), and only then is the chunk redone with

@@ -82,7 +82,7 @@ def test_segmentation_masks(backend):
     assert m.shape == (1, 16, 16)
     # box 24..40 at input scale -> 6..10 at proto scale (stride 4): sigmoid(4) inside, 0 outside
     np.testing.assert_allclose(m[0, 6:10, 6:10], 1 / (1 + np.exp(-4.0)), rtol=1e-6)
-    assert m[0, :6].max() == 0 and m[0, 10:].max() == 0 and m[0, :, :6].max() == 0
+    assert m[0, :6].max() == 0 and m[0, 10:].max() == 0 and m[0, :, :6].max() == 0 and m[0, :, 10:].max() == 0
 
 
 def test_quantized_yolo_and_shared_scale_warning():

@@ -10,7 +10,8 @@ What is derived, in order of precedence (later wins): the vision ``preset`` (if 
 extents, ``layout`` NCHW/NHWC from where the 1- or 3-channel axis is, ``dtype``, and for an integer input
 ``quant=(scale, zero_point, dtype)``) → the caller's ``preprocess={...}`` overrides. Float models are fed
 [0, 1] RGB unless a preset or ``preprocess={"normalization": ...}`` says otherwise — mlxquant cannot read a float
-model's normalization from the file, so say it when it is not [0, 1].
+model's normalization from the file, so say it when it is not [0, 1]. A quantized integer input's parameters do tell
+it (:func:`input_normalization`: [0, 1], [0, 255] or [-1, 1]); other ranges raise instead of guessing.
 
 Integer outputs are dequantized with their own parameters (per-tensor through ``decode``'s ``quant=``, which also
 runs its diagnostics; per-axis through :func:`mlxquant.dequantize`). Class names come from ``decode={"labels": ...}``,
@@ -34,12 +35,17 @@ from .models import ModelInfo, TensorSpec
 from .runtimes import Runtime, load_runtime
 
 __all__ = [
+    "NORMALIZATION_RANGES",
+    "TASK_PRESET",
+    "TASK_STRATEGY",
     "Classifier",
     "Detector",
     "Pipeline",
     "Segmenter",
     "compare_outputs",
+    "derive_preprocess",
     "input_layout",
+    "input_normalization",
     "match_detections",
 ]
 
@@ -66,6 +72,50 @@ def input_layout(spec: TensorSpec) -> tuple[str, tuple[int, int] | None]:
                          "1 (NCHW) or 3 (NHWC); pass preprocess={'layout': ..., 'size': ...}")
     size = (int(hw[0]), int(hw[1])) if all(isinstance(d, int) and d > 0 for d in hw) else None
     return layout, size
+
+
+#: Float input ranges a quantized image input can encode, and the normalization producing each (low, high):
+#: [0, 1] → "scale" (x / 255), [0, 255] → "raw", [-1, 1] → "tensorflow" (x / 127.5 - 1).
+NORMALIZATION_RANGES: dict[str, tuple[float, float]] = {"scale": (0.0, 1.0), "raw": (0.0, 255.0),
+                                                        "tensorflow": (-1.0, 1.0)}
+#: How close (as a fraction of the range's span) the quantized range's ends must be to match (int8 [-1, 127/128]
+#: is 0.4 % short of 1 on a span of 2; 3 % leaves room for calibrated, not exact, ranges).
+NORMALIZATION_TOLERANCE = 0.03
+
+_QRANGE = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}
+
+
+def input_normalization(spec: TensorSpec) -> str | None:
+    """The normalization a quantized integer image input encodes, read from its parameters, or ``None``.
+
+    The float values the model sees span ``[(qmin - zp)·s, (qmax - zp)·s]``; the name of
+    :data:`NORMALIZATION_RANGES` whose range matches both ends (within :data:`NORMALIZATION_TOLERANCE` of its span)
+    is returned. Unquantized integer inputs take raw pixels (``"raw"``); float inputs give ``None`` (not knowable).
+
+    Example:
+        >>> import numpy as np
+        >>> from mlxquant.models import TensorSpec
+        >>> t = lambda s, z, dt="uint8": TensorSpec("x", (1, 8, 8, 3), dt, np.float32(s), np.int64(z), qdtype=dt,
+        ...                                         io="integer")
+        >>> input_normalization(t(1 / 255, 0)), input_normalization(t(1.0, 0)), input_normalization(t(1 / 128, 128))
+        ('scale', 'raw', 'tensorflow')
+        >>> input_normalization(t(1 / 255, -128, "int8")), input_normalization(t(0.02, 100)) is None
+        ('scale', True)
+    """
+    if spec.dtype not in _QRANGE:
+        return None
+    if spec.scale is None:
+        return "raw"  # an integer image input without quantization takes the pixel values themselves
+    if spec.qparams is None:
+        return None
+    s, zp = spec.qparams
+    qmin, qmax = _QRANGE[spec.dtype]
+    lo, hi = (qmin - zp) * s, (qmax - zp) * s
+    for name, (a, b) in NORMALIZATION_RANGES.items():
+        tol = NORMALIZATION_TOLERANCE * (b - a)
+        if abs(lo - a) <= tol and abs(hi - b) <= tol:
+            return name
+    return None
 
 
 #: Resize strategy per task when no preset says otherwise.
@@ -110,7 +160,18 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
     opts: dict[str, Any] = {"preset": preset if preset is not None else TASK_PRESET[task]}
     if preset is None:
         opts["strategy"] = TASK_STRATEGY[task]
-        opts["normalization"] = "scale"  # [0, 1]; float models with other statistics need a preset or override
+        if spec.dtype in _QRANGE and "normalization" not in overrides:
+            norm = input_normalization(spec)
+            if norm is None:
+                s, zp = spec.qparams or (float("nan"), 0)
+                qmin, qmax = _QRANGE[spec.dtype]
+                raise InvalidArgumentError(
+                    f"model input {spec.name!r} ({spec.dtype}, scale {s:.6g}, zero point {zp}) encodes floats in "
+                    f"[{(qmin - zp) * s:.4g}, {(qmax - zp) * s:.4g}], which is none of [0, 1], [0, 255], [-1, 1]; "
+                    "pass preset=... or preprocess={'normalization': ...} (e.g. 'imagenet')")
+            opts["normalization"] = norm
+        else:
+            opts["normalization"] = "scale"  # [0, 1]; float models with other statistics need a preset or override
     if "layout" not in overrides or "size" not in overrides:
         layout, size = input_layout(spec)
         opts["layout"] = layout

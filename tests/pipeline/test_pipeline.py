@@ -387,3 +387,43 @@ def test_float16_model(model_dir: Path, tmp_path: Path) -> None:
     photos = _photos(9)
     assert clf.preprocess(photos).tensor.dtype == np.float16
     assert [r.top()[0] for r in clf(photos)] == [r.top()[0] for r in ref(photos)]
+
+
+def _u8io_with_input_params(model_dir: Path, path: Path, scale: float, zp: int, to_unit: bool) -> Path:
+    """The uint8-I/O classifier with other input parameters; ``to_unit`` maps [-1, 1] back to [0, 1] in-graph."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(model_dir / "colour_classifier_u8io.onnx"))
+    for i, t in enumerate(m.graph.initializer):
+        if t.name == "in_scale":
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.array(scale, np.float32), "in_scale"))
+        if t.name == "in_zp":
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.array(zp, np.uint8), "in_zp"))
+    if to_unit:
+        dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear")
+        dq.output[0] = "input_pm1"
+        m.graph.initializer.extend([numpy_helper.from_array(np.array(1.0, np.float32), "c_one"),
+                                    numpy_helper.from_array(np.array(0.5, np.float32), "c_half")])
+        m.graph.node.insert(1, helper.make_node("Add", ["input_pm1", "c_one"], ["input_p1"]))
+        m.graph.node.insert(2, helper.make_node("Mul", ["input_p1", "c_half"], ["input"]))
+    onnx.save(m, str(path))
+    return path
+
+
+def test_normalization_read_from_input_quantization(model_dir: Path, tmp_path: Path) -> None:
+    """uint8 input with scale 1/128, zero point 128 encodes [-1, 1]: the pipeline feeds x/127.5 − 1 quantized, and
+    the model (which maps [-1, 1] back to [0, 1] inside) classifies like the float model."""
+    path = _u8io_with_input_params(model_dir, tmp_path / "pm1.onnx", 1 / 128, 128, to_unit=True)
+    clf, ref = Classifier(path), Classifier(model_dir / "colour_classifier.onnx")
+    assert clf.preprocess_options["normalization"] == "tensorflow"
+    photos = _photos(9)
+    assert [r.top()[0] for r in clf(photos)] == [r.top()[0] for r in ref(photos)]
+
+
+def test_unknown_input_range_raises(model_dir: Path, tmp_path: Path) -> None:
+    path = _u8io_with_input_params(model_dir, tmp_path / "odd.onnx", 0.02, 100, to_unit=False)
+    with pytest.raises(mq.InvalidArgumentError, match=r"encodes floats in \[-2, 3.1\].*normalization"):
+        Classifier(path)
+    clf = Classifier(path, preprocess={"normalization": "imagenet"})  # the caller can say it
+    assert clf.preprocess_options["normalization"] == "imagenet"

@@ -160,18 +160,21 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
     opts: dict[str, Any] = {"preset": preset if preset is not None else TASK_PRESET[task]}
     if preset is None:
         opts["strategy"] = TASK_STRATEGY[task]
-        if spec.dtype in _QRANGE and "normalization" not in overrides:
-            norm = input_normalization(spec)
-            if norm is None:
-                s, zp = spec.qparams or (float("nan"), 0)
-                qmin, qmax = _QRANGE[spec.dtype]
-                raise InvalidArgumentError(
-                    f"model input {spec.name!r} ({spec.dtype}, scale {s:.6g}, zero point {zp}) encodes floats in "
-                    f"[{(qmin - zp) * s:.4g}, {(qmax - zp) * s:.4g}], which is none of [0, 1], [0, 255], [-1, 1]; "
-                    "pass preset=... or preprocess={'normalization': ...} (e.g. 'imagenet')")
+    if spec.dtype in _QRANGE and "normalization" not in overrides:
+        # an integer input's own parameters say which floats it encodes: that beats a preset's normalization (a
+        # "raw" preset with a 1/255 input scale would saturate every pixel)
+        norm = input_normalization(spec)
+        if norm is not None:
             opts["normalization"] = norm
-        else:
-            opts["normalization"] = "scale"  # [0, 1]; float models with other statistics need a preset or override
+        elif preset is None:
+            s, zp = spec.qparams or (float("nan"), 0)
+            qmin, qmax = _QRANGE[spec.dtype]
+            raise InvalidArgumentError(
+                f"model input {spec.name!r} ({spec.dtype}, scale {s:.6g}, zero point {zp}) encodes floats in "
+                f"[{(qmin - zp) * s:.4g}, {(qmax - zp) * s:.4g}], which is none of [0, 1], [0, 255], [-1, 1]; "
+                "pass preset=... or preprocess={'normalization': ...} (e.g. 'imagenet')")
+    elif preset is None:
+        opts["normalization"] = "scale"  # [0, 1]; float models with other statistics need a preset or override
     if "layout" not in overrides or "size" not in overrides:
         layout, size = input_layout(spec)
         opts["layout"] = layout

@@ -427,3 +427,14 @@ def test_unknown_input_range_raises(model_dir: Path, tmp_path: Path) -> None:
         Classifier(path)
     clf = Classifier(path, preprocess={"normalization": "imagenet"})  # the caller can say it
     assert clf.preprocess_options["normalization"] == "imagenet"
+
+
+def test_integer_input_parameters_beat_a_preset(model_dir: Path) -> None:
+    """preset='tflite_quantized' says raw 0-255 pixels, but this input's scale is 1/255 ([0, 1] floats): the model's
+    own parameters win, so the result equals the preset-free pipeline (raw would saturate every pixel at 255)."""
+    plain = Classifier(model_dir / "colour_classifier_int8.tflite", decode={"labels": list(COLOURS)})
+    with_preset = Classifier(model_dir / "colour_classifier_int8.tflite", preset="tflite_quantized",
+                             decode={"labels": list(COLOURS)})
+    assert with_preset.preprocess_options["normalization"] == "scale"
+    photos = _photos(9)
+    np.testing.assert_array_equal(plain.preprocess(photos).tensor, with_preset.preprocess(photos).tensor)

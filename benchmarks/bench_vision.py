@@ -4,7 +4,8 @@ Targets: (A) Ultralytics-style letterbox 640×640, NCHW float32 /255; (B) 224×2
 Pipelines, same run: mlxquant NumPy (threaded decode + Pillow-exact resize), mlxquant NumPy with the opt-in JPEG
 ``draft`` decode, mlxquant MLX (decode threads, batched resize/normalize on the MLX device), a sequential Pillow +
 NumPy pipeline, and an OpenCV pipeline. Time is split into decode / resize / normalize for each (stage timings
-are separate runs of each stage alone, so they do not add up exactly to the end-to-end median).
+are separate runs of each stage alone, so they do not add up exactly to the end-to-end median). Repetitions run
+round-robin over all entries (the machine is shared; a burst of foreign load then hits every pipeline alike).
 
 Reports images/s, GB/s (decoded input bytes + output bytes) and ratios to the Pillow+NumPy pipeline and to a memcpy of
 the same bytes; JSON in benchmarks/results/vision.json.
@@ -128,13 +129,10 @@ def main() -> None:
                   cpu_count=os.cpu_count())
     bench.add_baseline("memcpy", *memcpy_baseline(in_bytes + out_a)[1:])
 
+    entries: list[tuple] = []
+
     def add(name, fn, out_bytes, group, sync=None, notes="", count=None):
-        k = n if count is None else count
-        t = time_fn(fn, sync=sync, **rep)
-        m = bench.add(name, t, (in_bytes + out_bytes) * k // n, group=group, notes=notes)
-        m.extra["images_per_s"] = k / m.median
-        print(f"{group:8s} {name:38s} {m.median * 1e3:9.1f} ms  {k / m.median:7.1f} img/s", flush=True)
-        return m
+        entries.append((name, fn, out_bytes, group, sync, notes, n if count is None else count))
 
     # ---- stage split (each stage timed alone on the whole set) ----------------------------------------------------
     decoded_pil = [np.asarray(pil_decode(p)) for p in paths]
@@ -189,6 +187,19 @@ def main() -> None:
         notes="opt-in JPEG DCT downscale: different pixels")
     add("B: mlxquant mlx", lambda: mq.vision.preprocess(paths, "tflite_quantized", 224, backend="mlx",
                                                         workers=wk).tensor, out_b, "B 224", sync=mlx_sync)
+    # The machine is shared: run the repetitions round-robin over all entries, so that a burst of foreign load hits
+    # every pipeline alike, and report medians.
+    times: dict[str, list[float]] = {e[0]: [] for e in entries}
+    for r in range(rep["warmup"] + rep["repeat"]):
+        for name, fn, _, _, sync, _, _ in entries:
+            t = time_fn(fn, sync=sync, repeat=1, warmup=0)
+            if r >= rep["warmup"]:
+                times[name].extend(t)
+        print(f"round {r + 1}/{rep['warmup'] + rep['repeat']} done", flush=True)
+    for name, _, out_bytes, group, _, notes, k in entries:
+        m = bench.add(name, times[name], (in_bytes + out_bytes) * k // n, group=group, notes=notes)
+        m.extra["images_per_s"] = k / m.median
+        print(f"{group:8s} {name:52s} {m.median * 1e3:9.1f} ms  {k / m.median:7.1f} img/s", flush=True)
     pool.shutdown()
     print()
     bench.report(relative_to=["memcpy", "A: Pillow + NumPy (sequential)", "B: Pillow + NumPy (sequential)"])

@@ -183,8 +183,9 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves with the same
     fixed-point iteration as the generic path (none of them is suppressed by an earlier kept box: those were all
     applied already); then the block's kept boxes suppress every later box in one pass. That pass only visits
-    boxes that can reach the threshold (docs/spec/decode.md §2): IoU > t implies |cx_i - cx_j| < (1 - t)/t · w_i and
-    |cy_i - cy_j| < (1 - t)/t · h_i (from inter_w > t·max(w_i, w_j) and inter_w <= (w_i + w_j)/2 - |cx_i - cx_j|);
+    boxes that can reach the threshold (docs/spec/decode.md §2): IoU > t implies |cx_i - cx_j| < (1 - t)/(2t) · w_i
+    and |cy_i - cy_j| < (1 - t)/(2t) · h_i (the IoU is at most the 1-D IoU of the x extents, maximal for a box
+    1/t times wider with the kept box nested at its edge);
     boxes are indexed by horizontal bands of their centre, sorted by centre x inside a band, so the candidates of a
     kept box are a few contiguous runs. The bounds use t slightly below the threshold (conservative); the decision
     itself is the exact float32 IoU >= t_up on each candidate pair.
@@ -202,7 +203,7 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     # conservative threshold for the geometric bounds: float32 IoU >= t_up implies real IoU > t_lo
     t_lo = float(t_up) * (1.0 - 1e-5)
     if t_lo > 0:
-        fac = (1.0 - t_lo) / t_lo
+        fac = (1.0 - t_lo) / (2.0 * t_lo)
         rx, ry = fac * w, fac * h
     else:  # threshold 0: any overlap suppresses; overlap needs |dc| < (w_i + w_j) / 2
         rx, ry = (w + w.max()) * 0.5, (h + h.max()) * 0.5

@@ -195,10 +195,10 @@ def test_fast_path_sparse_windows_equal_generic(seed):
                                                                                         thr))
 
 
-@pytest.mark.parametrize("thr", [0.1, 0.3, 0.5, 0.7])
+@pytest.mark.parametrize("thr", [0.05, 0.1, 0.3, 0.5, 0.7, 0.95])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_fast_path_extreme_centre_offsets(thr, axis):
-    # The fast path only visits boxes whose centre is within a window of the kept box's size. The extreme case:
+    # The fast path only visits boxes whose centre is within (1 - t)/(2t) of the kept box size. The extreme case:
     # a kept box nested at the edge of a box 1/t times wider (IoU just above t, centre offset (1-t)/(2t)·w).
     rng = np.random.default_rng(int(thr * 10) + axis)
     n_pairs = 700

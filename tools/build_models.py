@@ -10,10 +10,10 @@ Models (``python tools/build_models.py [OUTDIR]`` writes them; ``OUTDIR`` defaul
   (NCHW), output ``output0`` float32 [B, 4 + 8, N] (cx, cy, w, h in input pixels, then 8 class scores). Each
   anchor is one (class, window) pair over sliding windows of 256, 128 and 64 pixels (stride half the window); its
   score is √(fraction of the window covered by that colour) × (share of the colour's mass around the window that lies
-  inside it), and its box spans the colour's mass inside the window (centroid ± √3·σ, exact for a uniform blob).
+  inside it)², and its box spans the colour's mass inside the window (centroid ± √3·σ, exact for a uniform blob).
   Shipped in ``mlxquant/data`` for ``mlxquant demo`` (docs/spec/models.md §7).
 - ``colour_classifier.onnx`` — input [B, 3, 64, 64] float32 in [0, 1], output ``logits`` [B, 9]: the dominant
-  colour of the image (softmax of 10 × the colour fractions).
+  colour of the image (logits = 10 × the colour fractions); ``colour_classifier_softmax.onnx`` ends in Softmax.
 - ``colour_segmenter.onnx`` — input [B, 3, 128, 128], output ``logits`` [B, 9, 32, 32] (per 4×4 cell).
 - ``colour_classifier_u8io.onnx`` — the classifier with uint8 input and output: ``DequantizeLinear`` right after the
   input (scale 1/255, zero point 0) and ``QuantizeLinear`` before the output; what ONNX models with integer I/O look
@@ -21,10 +21,12 @@ Models (``python tools/build_models.py [OUTDIR]`` writes them; ``OUTDIR`` defaul
 - ``colour_classifier_int8.tflite`` / ``colour_classifier_float.tflite`` — a TFLite classifier written directly as a
   FlatBuffer (``ai_edge_litert.schema_py_generated`` object API; no TensorFlow converter): uint8 input [1, 16, 16, 3]
   (scale 1/255, zero point 0) → QUANTIZE to int8 → CONV_2D over the whole image with per-channel int8 weights
-  (quantized_dimension 0) and int32 bias → RESHAPE → int8 logits [1, 9]; and its float twin.
+  (quantized_dimension 0) and int32 bias → RESHAPE → int8 logits [1, 9]; its float twin; and
+  ``colour_classifier_softmax_int8.tflite`` ending in an int8 SOFTMAX (output scale 1/256, zero point −128).
 - ``colour_detector_int8.tflite`` / ``colour_detector_float.tflite`` — a TFLite YOLOv8-style detector with boxes as
   fractions of the input (Ultralytics' TFLite convention): uint8 [1, 64, 64, 3] → int8 [1, 9, 4 + 3] (red, green,
-  blue colour-opponent scores of 3×3 windows; int8 LOGISTIC; one output scale 1/256 for boxes and scores).
+  blue colour-opponent scores of 3×3 windows; int8 LOGISTIC; one output scale 1/256 for boxes and scores); and
+  ``colour_detector_int8_pixelboxes.tflite``, the classic broken export (pixel boxes sharing one coarse int8 scale).
 
 Requires ``onnx`` (ONNX models) and ``ai-edge-litert`` + ``flatbuffers`` (TFLite models); mlxquant itself does not.
 """

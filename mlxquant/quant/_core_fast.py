@@ -35,6 +35,8 @@ __all__ = ["CHUNK", "MIN_SIZE", "dequantize", "quantize", "set_threads"]
 CHUNK = 1 << 16
 #: Below this many elements the generic path is as fast (thread and chunk overheads dominate).
 MIN_SIZE = 1 << 17
+#: Per-axis along a last axis shorter than this runs on the flat array with tiled parameters.
+_TILE_BELOW = 1024
 
 _core = getattr(np, "_core", None) or np.core  # NumPy 2 / NumPy 1
 _clip: Any = _core.umath.clip  # the raw ufunc, without np.clip's Python-level argument handling (~2x faster)
@@ -78,10 +80,11 @@ def _buffer(n: int) -> np.ndarray:
     return buf[:n]
 
 
-def _chunks(rows: int, cols: int) -> list[tuple[int, int, int, int]]:
-    """Cache-sized (r0, r1, c0, c1) blocks of a (rows, cols) array."""
+def _chunks(rows: int, cols: int, period: int = 1) -> list[tuple[int, int, int, int]]:
+    """Cache-sized (r0, r1, c0, c1) blocks of a (rows, cols) array (column blocks start at multiples of period)."""
     if cols >= CHUNK:
-        return [(r, r + 1, c, min(c + CHUNK, cols)) for r in range(rows) for c in range(0, cols, CHUNK)]
+        step = max(period, (CHUNK // period) * period)
+        return [(r, r + 1, c, min(c + step, cols)) for r in range(rows) for c in range(0, cols, step)]
     step = max(1, CHUNK // max(cols, 1))
     return [(r, min(r + step, rows), 0, cols) for r in range(0, rows, step)]
 
@@ -90,6 +93,8 @@ def _sub(a: np.ndarray, pmode: str, r0: int, r1: int, c0: int, c1: int) -> np.nd
     """The part of a broadcast parameter that covers block (r0:r1, c0:c1)."""
     if pmode in ("row", "block") and a.ndim:
         return a[r0:r1]
+    if pmode == "tiled" and a.ndim:  # the pattern repeats every d elements and blocks start at multiples of d
+        return a[:, : c1 - c0]
     if pmode == "col" and a.ndim:
         return a[:, c0:c1]
     return a
@@ -141,6 +146,10 @@ def _as_2d(shape: tuple[int, ...], kind: str, axis: int | None, block: int | Non
         return n // block, block, "block"
     d = shape[axis]
     inner = int(np.prod(shape[axis + 1 :])) if axis + 1 < len(shape) else 1
+    if inner == 1 and d < _TILE_BELOW:
+        # a short last axis: (n/d, d) would make every ufunc loop d elements long; use the flat array with the
+        # parameters tiled to the chunk length instead
+        return 1, n, "tiled"
     if inner == 1:
         return n // d if d else 0, d, "col"
     return n // inner if inner else 0, inner, "row"
@@ -151,6 +160,8 @@ def _param_2d(v: np.ndarray, rows: int, cols: int, mode: str, d: int) -> np.ndar
     v = np.asarray(v).reshape(-1)
     if mode == "scalar" or v.size == 1:
         return v.reshape(())
+    if mode == "tiled":
+        return np.tile(v, max(1, CHUNK // d)).reshape(1, -1)
     if mode == "col":
         return v.reshape(1, d)
     if mode == "block":  # the expanded blocked parameter holds one value per block, in row order
@@ -229,7 +240,7 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
                     np.copyto(buf, np.float32(qt.qmin), where=np.isnan(buf))
                     np.copyto(out[r0:r1, c0:c1], buf, casting="unsafe")
 
-    _run(_chunks(rows, cols), work)
+    _run(_chunks(rows, cols, d if pmode == "tiled" else 1), work)
     return out.reshape(shape)
 
 
@@ -322,5 +333,5 @@ def dequantize(q: np.ndarray, p: Any) -> np.ndarray | None:
                 np.subtract(oc, zc, out=oc)  # exact: |q - zp| < 2**17
             np.multiply(oc, sc, out=oc)
 
-    _run(_chunks(rows, cols), work)
+    _run(_chunks(rows, cols, d if pmode == "tiled" else 1), work)
     return out.reshape(shape)

@@ -284,3 +284,39 @@ def test_nan_goes_to_qmin_like_ort(backend: str) -> None:
             want = ort_quantize(x, np.float32(0.5), zp, dtype)
             assert want[0] == qt.qmin
             assert_equal(mq.quantize(as_backend(x, backend), 0.5, zp, dtype), want.astype(qt.storage))
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "block"), [((70000, 3), -1, None), ((300, 1000), 0, None), ((2048, 96), 1, 32)]
+)
+def test_large_arrays_take_the_fast_path_and_match_ort(shape, axis: int, block) -> None:
+    """Above the NumPy fast path's threshold: per-axis along a short last axis (tiled parameters), along axis 0,
+    and blocked along the last axis, against onnxruntime, with ties, their neighbours, NaN and ±inf."""
+    from mlxquant.quant import _core_fast
+
+    assert int(np.prod(shape)) >= _core_fast.MIN_SIZE
+    rng = np.random.default_rng(83)
+    ax = axis % len(shape)
+    pshape = [1] * len(shape) if block is None else list(shape)
+    if block is None:
+        pshape = [shape[ax]]
+        bshape = [1] * len(shape)
+        bshape[ax] = shape[ax]
+    else:
+        pshape[ax] = shape[ax] // block
+    s = random_scales(rng, int(np.prod(pshape)), 1e-3, 0.1).reshape(pshape)
+    zp = rng.integers(-128, 128, pshape)
+    se = s.reshape(bshape) if block is None else np.repeat(s, block, axis=ax)
+    ze = zp.reshape(bshape) if block is None else np.repeat(zp, block, axis=ax)
+    k = rng.integers(-140, 140, shape) - ze
+    base = ((k + 0.5) * se.astype(np.float64)).astype(np.float32)
+    pick = rng.integers(0, 3, shape)
+    x = np.where(pick == 1, np.nextafter(base, np.float32(np.inf)), base)
+    x = np.where(pick == 2, np.nextafter(base, np.float32(-np.inf)), x).astype(np.float32)
+    x.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    want = ort_quantize(x, s, zp, "int8", axis=ax, block=block)
+    assert_equal(mq.quantize(x, s, zp, "int8", axis=axis, block_size=block), want.astype(np.int8))
+    assert_equal(
+        mq.dequantize(want.astype(np.int8), s, zp, axis=axis, block_size=block),
+        ort_dequantize(want, s, zp, "int8", axis=ax, block=block),
+    )

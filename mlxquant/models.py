@@ -34,6 +34,20 @@ _PASS_THROUGH_OPS = {"quantizelinear", "dequantizelinear", "quantize", "dequanti
                      "unsqueeze", "identity"}
 _PROBABILITY_OPS = {"softmax", "logistic", "sigmoid"}
 
+#: QLinear* operators: {operand input index: (scale index, zero-point index)}, and the output's (scale, zero point)
+#: input indices (ONNX QLinearConv / QLinearMatMul; onnxruntime's com.microsoft QLinearAdd / QLinearMul /
+#: QLinearAveragePool / QLinearGlobalAveragePool / QLinearSigmoid / QLinearLeakyRelu).
+_QLINEAR_OPS: dict[str, tuple[dict[int, tuple[int, int]], tuple[int, int] | None]] = {
+    "QLinearConv": ({0: (1, 2)}, (6, 7)),
+    "QLinearMatMul": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
+    "QLinearAdd": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
+    "QLinearMul": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
+    "QLinearAveragePool": ({0: (1, 2)}, (3, 4)),
+    "QLinearGlobalAveragePool": ({0: (1, 2)}, (3, 4)),
+    "QLinearSigmoid": ({0: (1, 2)}, (3, 4)),
+    "QLinearLeakyRelu": ({0: (1, 2)}, (3, 4)),
+}
+
 _INT_DTYPES = ("int2", "uint2", "int4", "uint4", "int8", "uint8", "int16", "uint16", "int32", "uint32")
 
 
@@ -365,13 +379,16 @@ def _inspect_onnx(p: Path) -> ModelInfo:
                 dims.append(None)
         return tuple(dims)
 
-    def qparams(node: Any, int_tensor: str) -> tuple[np.ndarray, np.ndarray, int | None, str, int | None]:
-        """(scale, zero_point, axis, integer dtype, block_size) of a QuantizeLinear/DequantizeLinear node."""
-        if len(node.input) < 2 or node.input[1] not in consts:
-            raise ModelFormatError(f"{node.op_type} node {node.name!r}: its scale {node.input[1:2]} is not a "
+    def qparams(node: Any, int_tensor: str, at: tuple[int, int] = (1, 2)
+                ) -> tuple[np.ndarray, np.ndarray, int | None, str, int | None]:
+        """(scale, zero_point, axis, integer dtype, block_size) of a QuantizeLinear/DequantizeLinear node (or of the
+        operand of a QLinear* node whose scale and zero point are inputs ``at``)."""
+        si, zi = at
+        if len(node.input) <= si or node.input[si] not in consts:
+            raise ModelFormatError(f"{node.op_type} node {node.name!r}: its scale {node.input[si:si + 1]} is not a "
                                    "constant; mlxquant reads only constant quantization parameters")
-        scale = np.asarray(consts[node.input[1]], np.float32)
-        zp_name = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+        scale = np.asarray(consts[node.input[si]], np.float32)
+        zp_name = node.input[zi] if len(node.input) > zi and node.input[zi] else ""
         if zp_name and zp_name not in consts:
             raise ModelFormatError(f"{node.op_type} node {node.name!r}: zero point {zp_name!r} is not a constant")
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -409,6 +426,12 @@ def _inspect_onnx(p: Path) -> ModelInfo:
                 s, z, ax, qd, blk = qparams(node, "")
                 spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "float", "QuantizeLinear", blk)
                 break
+            operands = _QLINEAR_OPS.get(node.op_type, ({}, None))[0]
+            pos = [k for k, name in enumerate(node.input) if name == vi.name and k in operands]
+            if pos and dtype in _INT_DTYPES:  # an integer input read directly by a QLinear* operator
+                s, z, ax, qd, blk = qparams(node, dtype, operands[pos[0]])
+                spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", node.op_type, blk)
+                break
         inputs.append(spec)
     outputs: list[TensorSpec] = []
     for vi in g.output:
@@ -418,6 +441,9 @@ def _inspect_onnx(p: Path) -> ModelInfo:
         if node is not None and node.op_type == "QuantizeLinear":
             s, z, ax, qd, blk = qparams(node, dtype if dtype in _INT_DTYPES else "")
             spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", "QuantizeLinear", blk)
+        elif node is not None and _QLINEAR_OPS.get(node.op_type, ({}, None))[1] and dtype in _INT_DTYPES:
+            s, z, ax, qd, blk = qparams(node, dtype, _QLINEAR_OPS[node.op_type][1])  # type: ignore[arg-type]
+            spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", node.op_type, blk)
         elif node is not None and node.op_type == "DequantizeLinear":
             src = node.input[0]
             qd = str(consts[src].dtype) if src in consts else ""

@@ -261,3 +261,27 @@ def test_tflite_embedded_labels(model_dir: Path, tmp_path: Path) -> None:
     clf = mq.pipeline.Classifier(path)  # labels come from the file: no decode={"labels": ...} needed
     assert clf(np.full((20, 20, 3), (191, 31, 31), np.uint8)).labels[0] == "red"
     assert mq.inspect_model(model_dir / "colour_classifier_int8.tflite").labels is None
+
+
+def test_qlinear_integer_io(tmp_path: Path) -> None:
+    """A fully integer ONNX graph (QOperator style): uint8 input read by QLinearConv, uint8 output written by it."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    c = lambda name, v, dt: numpy_helper.from_array(np.array(v, dt), name)  # noqa: E731
+    inits = [c("x_s", 1 / 255, np.float32), c("x_z", 3, np.uint8), c("w", np.full((2, 3, 1, 1), 130), np.uint8),
+             c("w_s", 0.01, np.float32), c("w_z", 128, np.uint8), c("y_s", 0.05, np.float32), c("y_z", 7, np.uint8)]
+    node = helper.make_node("QLinearConv", ["x", "x_s", "x_z", "w", "w_s", "w_z", "y_s", "y_z"], ["y"])
+    g = helper.make_graph([node], "ql", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 2, 4, 4])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    path = tmp_path / "qlinear.onnx"
+    onnx.save(m, str(path))
+    info = mq.inspect_model(path)
+    (i,), (o,) = info.inputs, info.outputs
+    assert (i.io, i.source, i.qparams) == ("integer", "QLinearConv", (float(np.float32(1 / 255)), 3))
+    assert (o.io, o.source, o.qparams) == ("integer", "QLinearConv", (float(np.float32(0.05)), 7))
+    ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # a model onnxruntime accepts

@@ -11,9 +11,10 @@ NaN costs nothing when absent: the float→int cast raises FloatingPointError un
 exactly when a NaN reaches it (everything else has been clipped into range), and only then is the chunk redone with
 NaN replaced by the profile's value.
 
-Applies to: float32 C-contiguous input of at least :data:`MIN_SIZE` elements, every quantize formula (``div``,
-``mul``, ``mul_add``; ``fma`` through float64 with a TwoSum and round-to-odd), any rounding,
-per-tensor, per-axis, or blocked along the last axis with a block size that divides it, dtypes up to 16 bits.
+Applies to: float32 input of at least :data:`MIN_SIZE` elements (strided input is copied to contiguous first),
+every quantize formula (``div``, ``mul``, ``mul_add``; ``fma`` through float64 with a TwoSum and round-to-odd),
+any rounding, per-tensor, per-axis, or blocked along the last axis with a block size that divides it, dtypes up to
+16 bits.
 Everything else returns None and takes the generic path.
 
 Steps per chunk (RNE): ``buf = x / s`` (or ``x · inv``), ``rint``, ``+ zp``, ``clip`` to [qmin, qmax] with scalar
@@ -178,9 +179,9 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
         or not _layout_ok(p.layout)
         or x.dtype != np.float32
         or x.size < max(MIN_SIZE, 1)
-        or not x.flags.c_contiguous
     ):
         return None
+    x = np.ascontiguousarray(x)  # a strided view: one copy, still far cheaper than the generic kernel's passes
     shape = x.shape
     rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis, p.layout.block_size)
     d = shape[p.layout.axis] if p.layout.axis is not None else 1
@@ -310,9 +311,9 @@ def dequantize(q: np.ndarray, p: Any) -> np.ndarray | None:
         or not _layout_ok(p.layout)
         or q.dtype.name not in ("int8", "uint8", "int16", "uint16")
         or q.size < max(MIN_SIZE, 1)
-        or not q.flags.c_contiguous
     ):
         return None
+    q = np.ascontiguousarray(q)
     shape = q.shape
     rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis, p.layout.block_size)
     d = shape[p.layout.axis] if p.layout.axis is not None else 1

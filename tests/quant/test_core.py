@@ -462,3 +462,13 @@ def test_qparams_from_minmax_shapes_and_backends(backend: str) -> None:
         qparams_from_minmax(np.zeros(2, np.float32), np.ones(3, np.float32))
     with pytest.raises(mq.InputTypeError):
         qparams_from_minmax(np.array([True]), np.array([True]))
+
+
+def test_strided_numpy_input_matches_contiguous() -> None:
+    x = np.random.default_rng(4).standard_normal((700, 400)).astype(np.float32)
+    s = np.random.default_rng(5).uniform(0.01, 0.1, 700).astype(np.float32)
+    xt = x.T  # a strided view, large enough for the fast path
+    for axis, sc in ((None, np.float32(0.05)), (1, s)):
+        assert_equal(mq.quantize(xt, sc, 3, axis=axis), mq.quantize(np.ascontiguousarray(xt), sc, 3, axis=axis))
+        q = mq.quantize(np.ascontiguousarray(xt), sc, 3, axis=axis)
+        assert_equal(mq.dequantize(q.T.copy().T, sc, 3, axis=axis), mq.dequantize(q, sc, 3, axis=axis))

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .._backend import Backend, get_backend, is_mlx_array, to_numpy
-from .._errors import InputTypeError, InvalidArgumentError, NonFiniteError, QuantizationError
+from .._errors import InputTypeError, InvalidArgumentError, NonFiniteError, QuantizationError, ShapeError
 from .dtypes import QType, qtype
 from .granularity import Layout, make_layout
 from .profiles import Profile, get_profile, rounding_mode
@@ -30,6 +30,7 @@ __all__ = [
     "choose_qparams",
     "dequantize",
     "fake_quantize",
+    "fake_quantize_mask",
     "qparams_from_minmax",
     "qrange",
     "quantize",
@@ -826,8 +827,6 @@ def qparams_from_minmax(
     try:
         mn_h, mx_h = np.broadcast_arrays(mn_h, mx_h)
     except ValueError:
-        from .._errors import ShapeError
-
         raise ShapeError(f"min_val shape {mn_h.shape} and max_val shape {mx_h.shape} do not broadcast") from None
     if np.any(mn_h > mx_h):
         i = int(np.flatnonzero((mn_h > mx_h).reshape(-1))[0])

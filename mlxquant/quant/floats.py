@@ -269,6 +269,23 @@ def _native_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> A
     return None
 
 
+def _half_nan_fix(b: Backend, x: Any, bits: Any, fmt: FloatFormat) -> Any:
+    """NaNs of a float16/bfloat16 input converted to a 16-bit format, as ml_dtypes' ``astype`` gives them: the same
+    format is the identity (payload and sign kept; MLX's f16 → f32 widening would quiet signalling payloads), and
+    bfloat16 → float16 gives the canonical quiet NaN 0x7E00 with the sign (Eigen's float → half). float16 →
+    bfloat16 already gets ml_dtypes' 0x7FC0 | sign from the encoder."""
+    src = b.dtype_name(x)
+    if fmt.nbits != 16 or src not in ("float16", "bfloat16") or (src, fmt.name) == ("float16", "bfloat16"):
+        return bits
+    xbits = b.reshape(b.view(x, "uint16"), tuple(x.shape))
+    if src == fmt.name:
+        nan_out = xbits
+    else:
+        nan_out = b.bitwise_or(b.bitwise_and(xbits, b.const(0x8000, "uint16")), b.const(0x7E00, "uint16"))
+    is_nan = b.bitwise_and(xbits, b.const(0x7FFF, "uint16")) > b.const(FLOAT_FORMATS[src].inf_bits, "uint16")
+    return b.where(is_nan, nan_out, bits)
+
+
 def _decode(b: Backend, bits: Any, fmt: FloatFormat) -> Any:
     """Exact decode of target bit patterns to float32 (every supported format widens exactly to float32)."""
     u = "uint32"
@@ -365,6 +382,7 @@ def _convert_impl(
         # fast path (never saturating): a finite input overflowed iff its result is ±inf
         mag = b.bitwise_and(bits, b.const(0x7FFF, "uint16"))
         over = b.logical_and(b.isfinite(x), mag == b.const(fmt.inf_bits, "uint16"))
+    bits = _half_nan_fix(b, x, bits, fmt)
     report = _report(b, x, bits, over, fmt, saturate) if return_report else None
     if warn and fmt.name == "float16" and over is not None:
         n_over = report.overflowed if report is not None else int(b.to_numpy(b.sum(b.astype(over, "int32"))))

@@ -107,6 +107,22 @@ def test_float16_and_bfloat16_inputs(backend):
             np.testing.assert_array_equal(got, _peer_bits(x.astype(np.float32), fmt))
 
 
+@pytest.mark.parametrize("src", ["float16", "bfloat16"])
+@pytest.mark.parametrize("fmt", list(PEER))
+def test_half_inputs_to_every_format_match_ml_dtypes(backend, src, fmt):
+    # every float16 / bfloat16 code (NaN payloads and signs included) converted to every format, as ml_dtypes'
+    # astype does: same-format input is the identity (payload kept); bfloat16 → float16 NaN is 0x7E00 | sign
+    codes = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    x = codes.view(PEER[src])
+    if backend == "numpy":
+        xb = x  # ml_dtypes' bfloat16 NumPy arrays are accepted as bfloat16
+    else:
+        import mlx.core as mx
+
+        xb = mx.view(mx.array(codes), getattr(mx, src))
+    np.testing.assert_array_equal(_ours_bits(xb, fmt, backend), _peer_bits(x, fmt))
+
+
 onnx = pytest.importorskip("onnx")
 
 

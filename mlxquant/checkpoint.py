@@ -199,8 +199,8 @@ def _quantized_outputs(name: str, module: str, dtype: str, shape: tuple[int, ...
 def plan_checkpoint(
     src: str | os.PathLike[str],
     *,
-    bits: int = 4,
-    group_size: int = 64,
+    bits: int | None = None,
+    group_size: int | None = None,
     mode: str = "affine",
     recipe: str | None = None,
     skip: Sequence[str] = (),
@@ -212,7 +212,9 @@ def plan_checkpoint(
     """Decide, from the headers only, what happens to every tensor (no tensor data is read).
 
     Default rules: quantize floating ``*.weight`` tensors with 2 dimensions (3 for MoE ``switch_mlp`` / ``experts``);
-    keep 1-D tensors, norms, integer tensors; keep embeddings and ``lm_head`` unless asked. ``skip`` patterns
+    keep 1-D tensors, norms, integer tensors; keep embeddings and ``lm_head`` unless asked. ``bits`` /
+    ``group_size`` ``None`` mean the mode's defaults (affine 4 / 64, mxfp4 4 / 32, mxfp8 8 / 32, nvfp4 4 / 16, as
+    ``mx.quantize``). ``skip`` patterns
     (fnmatch globs on the module path or tensor name) always keep a tensor; ``rules`` (``PATTERN=BITS[:GROUP]``, the
     first matching rule wins) set bits / group size per module and also select modules that would be kept by
     default (embeddings, lm_head). A recipe (``mixed_2_6`` / ``mixed_3_4`` / ``mixed_3_6`` / ``mixed_4_6``) sets the
@@ -427,8 +429,8 @@ def quantize_checkpoint(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    bits: int = 4,
-    group_size: int = 64,
+    bits: int | None = None,
+    group_size: int | None = None,
     mode: str = "affine",
     recipe: str | None = None,
     skip: Sequence[str] = (),
@@ -446,8 +448,9 @@ def quantize_checkpoint(
         src: a ``.safetensors`` file, a ``*.safetensors.index.json``, a ``.npz`` file or a folder holding them.
         dst: output folder (``model.safetensors``, ``config.json``, the source's other small files such as the
             tokenizer, and ``quantize_report.json``).
-        bits: default bits (affine: 1, 2, 3, 4, 5, 6, 8).
-        group_size: default group size (affine: 32, 64, 128).
+        bits: default bits (affine: 1, 2, 3, 4, 5, 6, 8); ``None`` → the mode's default (affine 4, mxfp8 8, else 4).
+        group_size: default group size (affine: 32, 64, 128); ``None`` → the mode's default (affine 64, mxfp4 /
+            mxfp8 32, nvfp4 16).
         mode: ``"affine"``, ``"mxfp4"``, ``"mxfp8"`` or ``"nvfp4"``.
         recipe: ``"mixed_2_6"``, ``"mixed_3_4"``, ``"mixed_3_6"`` or ``"mixed_4_6"`` (mlx-lm's mixed recipes).
         skip: fnmatch patterns of modules / tensors to keep in float.
@@ -495,6 +498,10 @@ def quantize_checkpoint(
     if dst_r == src_r or dst_r in src_r.parents:  # replacing OUT would delete the input model
         raise InvalidArgumentError(f"the output {str(dst_p)!r} is, or holds, the input {str(src_p)!r}")
     be = _pick_backend(backend)
+    check_choice("mode", mode, MLX_MODES)
+    from .quant.formats.mlx import _params
+
+    group_size, bits = _params(mode, group_size, bits)  # None → the mode's defaults
     plans = plan_checkpoint(src_p, bits=bits, group_size=group_size, mode=mode, recipe=recipe, skip=skip,
                             rules=rules, quantize_embeddings=quantize_embeddings, quantize_lm_head=quantize_lm_head,
                             width_policy=width_policy)

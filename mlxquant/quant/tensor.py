@@ -52,10 +52,11 @@ class QuantizedTensor:
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
     def quantize(
-        cls, w: Any, group_size: int | None = 64, bits: int | None = 4, mode: str = "affine", **kwargs: Any
+        cls, w: Any, group_size: int | None = None, bits: int | None = None, mode: str = "affine", **kwargs: Any
     ) -> QuantizedTensor:
         """Quantize float weights into a QuantizedTensor: MLX modes via :func:`mlxquant.mlx_quantize`, GGUF types
-        (``mode="Q4_0"``, ...) via :func:`mlxquant.gguf_quantize`.
+        (``mode="Q4_0"``, ...) via :func:`mlxquant.gguf_quantize`. ``group_size`` / ``bits`` ``None``: the mode's
+        defaults (affine 64 / 4, mxfp4 32 / 4, mxfp8 32 / 8, nvfp4 16 / 4), as ``mx.quantize``.
 
         Raises:
             AlreadyQuantizedError: ``w`` is already quantized.
@@ -88,9 +89,17 @@ class QuantizedTensor:
 
     # ---- use ---------------------------------------------------------------------------------------------------
     def dequantize(self, dtype: str | None = None) -> Any:
-        """The float weights (original shape; ``dtype`` default: float32 for GGUF, as the format's dequantizer)."""
+        """The float weights in the original shape.
+
+        ``dtype`` default: GGUF → float32 (as the format's dequantizer); MLX modes → the original dtype (affine
+        computes in the scales' dtype, which is the original one; microscaling modes, whose ``mx.dequantize``
+        default is bfloat16, multiply in the original dtype — on NumPy, float32 for a bfloat16 original).
+        """
         from .formats import GGUF_TYPES
 
+        if dtype is None and self.mode not in GGUF_TYPES and self.mode != "affine":
+            b = get_backend(self.data)
+            dtype = self.dtype if (b.name == "mlx" or self.dtype != "bfloat16") else "float32"
         if self.mode in GGUF_TYPES:
             from .formats.gguf import gguf_dequantize
 

@@ -92,9 +92,20 @@ def _high_bits(b: Backend, q: Any) -> Any:
     return b.astype(b.sum(shifted, axis=-1, keepdims=True), "uint32")  # disjoint bits: the sum is an OR
 
 
+def _finite_or_zero(b: Backend, t: Any) -> Any:
+    """``t`` with ±inf / NaN replaced by 0.
+
+    They occur only when ``1/d`` overflows (|d| < 2^-128: a block whose largest magnitude is ~< 2.4e-38), making
+    ``x·id`` ±inf, or NaN for x = 0. ggml's ``(int8_t)`` cast of those is undefined behaviour; on x86 (and in the
+    gguf package's NumPy port there) it yields 0, which is stored. The fp16 ``d`` of such a block is 0 anyway, so the
+    dequantized values are 0 whatever the codes.
+    """
+    return b.where(b.isfinite(t), t, b.zeros((), b.dtype_name(t)))
+
+
 def _trunc_codes(b: Backend, t: Any, hi: int) -> Any:
     """``trunc(t)`` clipped to [0, hi] as uint8 (t ≥ 0 up to rounding; ggml: MIN(hi, (int8_t)(t)))."""
-    return b.float_to_int(b.trunc(t), 0, hi, "uint8")
+    return b.float_to_int(b.trunc(_finite_or_zero(b, t)), 0, hi, "uint8")
 
 
 def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
@@ -122,7 +133,7 @@ def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
         amax = b.max(b.abs(x), axis=-1, keepdims=True)
         d = amax / b.const(127.0, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
-        qf = b.round_half_away(x * idd)  # roundf
+        qf = b.round_half_away(_finite_or_zero(b, x * idd))  # roundf
         q8 = b.float_to_int(qf, -127, 127, "int8")
         qs = b.astype(b.bitwise_and(b.astype(q8, "int32"), b.const(0xFF, "int32")), "uint8")  # two's complement
         return b.concatenate([_f16_bytes(b, d), qs], axis=-1)

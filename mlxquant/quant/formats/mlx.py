@@ -129,6 +129,22 @@ def _float_dtype(b: Backend, w: Any) -> str:
     return name
 
 
+def _dtype_arg(dtype: Any) -> str | None:
+    """A dtype argument as a name: ``"float16"``, ``mx.float16``, ``np.float16`` and ``np.dtype("float16")`` all
+    mean the same (``mx.dequantize`` takes MLX dtypes; NumPy users pass NumPy ones)."""
+    if dtype is None or isinstance(dtype, str):
+        return dtype
+    name = str(dtype)
+    if name.startswith("mlx.core."):
+        return name.split(".")[-1]
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        raise InvalidArgumentError(
+            f"invalid dtype {dtype!r}; valid values are: float32, float16, bfloat16 (names, MLX or NumPy dtypes)"
+        ) from None
+
+
 def _cast_like(b: Backend, x: Any, ref: Any) -> Any:
     """Cast ``x`` to ``ref``'s dtype (NumPy: also ml_dtypes bfloat16 arrays)."""
     if b.name == "numpy":
@@ -150,7 +166,10 @@ def _affine_quantize(b: Backend, w: Any, g: int, bits: int, rounding: str) -> tu
         # MLX 0.32's 1-bit affine has no edge correction: s = max(max - min, eps), bias = min (verified against
         # mx.quantize on CPU); q = 1 where (w - min) / s rounds up
         scale = b.maximum(w_max - w_min, eps)
-        bias = w_min
+        # MLX takes the minimum with a running min, so among equal values the first wins: a zero minimum keeps
+        # the sign of the group's first ±0.0 (a tree reduction such as np.min may return either zero)
+        first_zero = b.expand_dims(b.argmax(b.astype(x == zero, "int32"), axis=-1), -1)
+        bias = b.where(w_min == zero, b.take_along_axis(x, first_zero, axis=-1), w_min)
         t = (x - bias) / scale
         q = b.clip(b.round(t) if rounding == "half_even" else b.round_half_away(t), zero, n_bins)
         codes = b.reshape(b.float_to_int(q, 0, 1, "uint8"), (*lead, w.shape[-1]))
@@ -308,10 +327,14 @@ def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: st
     else:
         vals = _e4m3_decode(b, codes)
     sv = _e4m3_decode(b, scales) if mode == "nvfp4" else _e8m0_decode(b, scales)
-    w = b.reshape(b.reshape(vals, (*lead, scales.shape[-1], g)) * b.expand_dims(sv, -1), (*lead, width))
     if out is None:
         out = "bfloat16" if b.name == "mlx" else "float32"
-    return w if out == "float32" else b.astype(w, out)
+    # MLX's CPU kernel casts the scale and the code's value to the output dtype and multiplies there (float16: an
+    # E8M0 scale above 65504 becomes inf, so 0·scale is NaN; one below 2^-24 becomes 0). Both factors are exact in
+    # float32, so for float32 output this is the plain product.
+    if out != "float32":
+        vals, sv = b.astype(vals, out), b.astype(sv, out)
+    return b.reshape(b.reshape(vals, (*lead, scales.shape[-1], g)) * b.expand_dims(sv, -1), (*lead, width))
 
 
 # ---- public ----------------------------------------------------------------------------------------------------------
@@ -402,7 +425,7 @@ def mlx_dequantize(
     bits: int | None = None,
     mode: str = "affine",
     *,
-    dtype: str | None = None,
+    dtype: Any = None,
     width: int | None = None,
     backend: str | None = None,
 ) -> Any:
@@ -415,8 +438,10 @@ def mlx_dequantize(
         group_size: as in :func:`mlx_quantize` (``None`` → the mode's default).
         bits: as in :func:`mlx_quantize`.
         mode: ``"affine"``, ``"mxfp4"``, ``"mxfp8"`` or ``"nvfp4"``.
-        dtype: output dtype; default: affine → the scales' dtype; microscaling → bfloat16 on MLX (as
-            ``mx.dequantize``), float32 on NumPy (NumPy has no bfloat16; the values are the same).
+        dtype: output dtype (a name, an MLX dtype such as ``mx.float16`` or a NumPy dtype); default: affine → the
+            scales' dtype; microscaling → bfloat16 on MLX (as ``mx.dequantize``), float32 on NumPy (NumPy has no
+            bfloat16). Microscaling values are multiplied in the output dtype, as MLX does (float16: a scale above
+            65504 is inf, one below 2^-24 is 0).
         width: trim the last axis to this width (undoes ``policy="pad"``).
         backend: force ``"numpy"`` or ``"mlx"``.
 
@@ -438,6 +463,9 @@ def mlx_dequantize(
     b = get_backend(wq, backend)
     wq, scales = b.asarray(wq), b.asarray(scales)
     g, nb = _params(mode, group_size, bits)
+    dtype = _dtype_arg(dtype)
+    if dtype is not None:
+        check_choice("dtype", dtype, ("float32", "float16", "bfloat16", "float64"))
     if b.dtype_name(wq) != "uint32":
         raise InputTypeError(f"wq must be uint32 packed codes, got dtype {b.dtype_name(wq)}")
     if mode == "affine":

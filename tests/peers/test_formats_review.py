@@ -1,0 +1,102 @@
+"""Regressions found in the adversarial review of issue 3, each against the real peer (mx.quantize / mx.dequantize on
+MLX's CPU backend, the gguf package's NumPy quantizers)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mlxquant.quant.formats.gguf import gguf_dequantize, gguf_quantize
+from mlxquant.quant.formats.mlx import mlx_dequantize, mlx_quantize
+from tests.helpers import as_backend
+
+mx = pytest.importorskip("mlx.core")
+pytestmark = pytest.mark.peers
+
+
+def _bits(a):
+    """An MLX or NumPy float array → (dtype name, raw bits as unsigned ints) for an exact comparison (keeps -0.0)."""
+    if isinstance(a, mx.array):
+        name = str(a.dtype).split(".")[-1]
+        u = {4: mx.uint32, 2: mx.uint16}[a.dtype.size]
+        return name, np.array(a.view(u) if a.dtype not in (mx.uint8, mx.uint32) else a)
+    a = np.asarray(a)
+    return a.dtype.name, a.view({4: np.uint32, 2: np.uint16, 1: np.uint8}[a.dtype.itemsize])
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "float32"])
+def test_dequantize_dtype_accepts_mlx_and_numpy_dtypes(dt):
+    """mx.dequantize takes dtype=mx.float16; a drop-in replacement must too (and NumPy dtypes on NumPy input)."""
+    w = mx.random.normal((4, 128), key=mx.random.key(1))
+    r = mx.quantize(w, 64, 4)
+    ref = mx.dequantize(*r, 64, 4, dtype=getattr(mx, dt))
+    got = mlx_dequantize(*r, 64, 4, dtype=getattr(mx, dt))
+    assert _bits(got)[0] == dt and np.array_equal(_bits(got)[1], _bits(ref)[1])
+    if dt != "bfloat16":
+        rn = [np.array(a) for a in r]
+        got_np = mlx_dequantize(*rn, 64, 4, dtype=np.dtype(dt))
+        assert got_np.dtype == np.dtype(dt)
+        np.testing.assert_array_equal(got_np, np.array(ref))
+        assert mlx_dequantize(*rn, 64, 4, dtype=getattr(np, dt)).dtype == np.dtype(dt)
+
+
+@pytest.mark.parametrize("mode", ["mxfp4", "mxfp8", "nvfp4"])
+@pytest.mark.parametrize("out", ["float16", "bfloat16", "float32"])
+def test_microscaling_dequantize_in_the_output_dtype(mode, out, backend):
+    """MLX multiplies value·scale in the output dtype: an E8M0 scale beyond float16's range becomes inf (0·inf = NaN),
+    one below it 0 — the float32 product cast afterwards differs."""
+    if backend == "numpy" and out == "bfloat16":
+        pytest.skip("NumPy has no bfloat16 output")
+    rng = np.random.default_rng(7)
+    w = np.concatenate([rng.standard_normal((2, 64)) * m for m in (1e-8, 1e-6, 1.0, 3e4, 1e6, 1e9)]).astype(np.float32)
+    w[0, :32] = 0.0
+    r = mx.quantize(mx.array(w), mode=mode)
+    ref = mx.dequantize(r[0], r[1], mode=mode, dtype=getattr(mx, out))
+    got = mlx_dequantize(as_backend(np.array(r[0]), backend), as_backend(np.array(r[1]), backend), None, mode=mode,
+                         dtype=out)
+    g, rf = _bits(got), _bits(ref)
+    assert g[0] == rf[0] == out
+    gf = np.array(got.astype(mx.float32)) if isinstance(got, mx.array) else np.asarray(got, np.float32)
+    rff = np.array(ref.astype(mx.float32))
+    nan = np.isnan(rff)
+    assert np.array_equal(np.isnan(gf), nan)  # NaN where MLX has NaN (0·inf); its payload/sign is the platform's
+    assert np.array_equal(g[1][~nan], rf[1][~nan]), f"{int((g[1] != rf[1])[~nan].sum())} values differ"
+
+
+@pytest.mark.parametrize("dt", ["float32", "float16", "bfloat16"])
+def test_affine_1bit_zero_minimum_keeps_the_first_zeros_sign(dt, backend):
+    """MLX's 1-bit bias is the group minimum from a running min: among equal values (+0.0 / -0.0) the first wins."""
+    pats = [[0.0, -0.0], [-0.0, 0.0], [0.0] * 31 + [-0.0], [-0.0] * 5 + [0.0], [0.5, -0.0, 0.0], [0.25, 0.0, -0.0]]
+    w = np.array([(p * 32)[:32] for p in pats] * 2, np.float32).reshape(6, 64)
+    w[:, 40] = 1.0  # a positive maximum: the minimum is the zero
+    wm = mx.array(w).astype(getattr(mx, dt))
+    ref = mx.quantize(wm, 32, 1)
+    src = wm if backend == "mlx" else np.array(wm.astype(mx.float32)).astype(
+        pytest.importorskip("ml_dtypes").bfloat16 if dt == "bfloat16" else dt)
+    got = mlx_quantize(src, 32, 1, impl="generic")
+    for k in range(3):
+        assert np.array_equal(_bits(got[k])[1], _bits(ref[k])[1]), k
+
+
+def test_gguf_blocks_whose_reciprocal_overflows(backend):
+    """A block whose d is below 2^-128 (max |x| ~< 2.4e-38, float32 subnormal territory): 1/d overflows to inf, so
+    x·id is ±inf or NaN; ggml / the gguf package then store code 0 for every value (x86 float→int conversion).
+    mlxquant defines that explicitly instead of saturating."""
+    gguf = pytest.importorskip("gguf")
+    quants = pytest.importorskip("gguf.quants")
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((6, 64)) * np.array([[1e-40], [1e-39], [3e-39], [1e-38], [3e-38], [1.0]])).astype(
+        np.float32)
+    x[0, 5] = 0.0
+    x[1, 7] = -0.0
+    for qtype in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
+        t = getattr(gguf.GGMLQuantizationType, qtype)
+        with np.errstate(all="ignore"):
+            ref = quants.quantize(x, t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = np.array(gguf_quantize(as_backend(x, backend), qtype))
+        np.testing.assert_array_equal(got, ref, err_msg=qtype)
+        np.testing.assert_array_equal(np.array(gguf_dequantize(got, qtype)), quants.dequantize(ref, t))

@@ -275,7 +275,7 @@ class MlxBackend(Backend):
     def dtype(self, name: str) -> Any:
         if name not in _DTYPE_NAMES:
             raise InvalidArgumentError(f"unknown dtype {name!r}; valid dtypes are: {', '.join(_DTYPE_NAMES)}")
-        return getattr(self.mx, name)
+        return getattr(self.mx, "bool_" if name == "bool" else name)  # MLX names its boolean dtype bool_
 
     def dtype_name(self, x: Any) -> str:
         return str(x.dtype).split(".")[-1]

@@ -136,7 +136,7 @@ def _nms_generic(b: Backend, boxes: Any, scores: Any, classes: Any | None, iou_t
                 over = b.logical_and(over, cl[:s, None] == cl[None, s:e])
             sup = b.any(b.logical_and(over, prev_keep[:, None]), axis=0)
         else:
-            sup = b.arange(m, dtype="int32") < 0  # all False (b.zeros(.., "bool") fails on MLX: mx.bool_)
+            sup = b.zeros((m,), "bool")
         iou = _pair_iou(b, x1[s:e, None], y1[s:e, None], x2[s:e, None], y2[s:e, None], area[s:e, None], *bj)
         ar = b.arange(m, dtype="int32")
         S = b.logical_and(iou >= t_up, ar[:, None] < ar[None, :])  # S[i, j]: earlier i would suppress later j

@@ -318,9 +318,12 @@ class MinMaxObserver(_Observer):
             NonFiniteError: no finite data was observed.
         """
         self._require_minmax()
+        # Every profile's rule only uses min⁻ = min(min, 0) and max⁺ = max(max, 0); passing those keeps a moving
+        # average whose float32 min ends an ulp or two above its max (a constant batch) well defined, where torch's
+        # calculate_qparams asserts (docs/spec/calibration.md).
         return _qparams_from_minmax(
-            self.min_val,
-            self.max_val,
+            np.minimum(self.min_val, _F32(0)),
+            np.maximum(self.max_val, _F32(0)),
             self.backend or "numpy",
             None if self.axis is None else self.axis,
             dtype,

@@ -199,3 +199,47 @@ def test_custom_quant_range_matches_torch(backend, dtype, tdtype, qmin, qmax, sy
     ts, tz = _torch_qparams(t)
     np.testing.assert_array_equal(s, ts)
     np.testing.assert_array_equal(z, tz)
+
+
+@pytest.mark.parametrize("axis", [None, 0])
+def test_moving_average_min_above_max_by_rounding(backend, axis):
+    # A constant batch after (-1, 1) with c = 1: min = -1 + (v + 1) and max = 1 + (v - 1) round differently in
+    # float32, so min ends 2 ulp above max. torch's calculate_qparams asserts (its own bug: min⁻ = min(min, 0) and
+    # max⁺ = max(max, 0) are well defined); we give the qparams of [min(min, 0), max(max, 0)] (documented).
+    v = np.float32(0.10475238)
+    x1, x2 = np.array([[-1.0, 1.0]], np.float32), np.full((1, 2), v, np.float32)
+    if axis is None:
+        t = tobs.MovingAverageMinMaxObserver(averaging_constant=1.0)
+    else:
+        t = tobs.MovingAveragePerChannelMinMaxObserver(averaging_constant=1.0, ch_axis=0)
+    o = mq.MovingAverageMinMaxObserver(averaging_constant=1.0, axis=axis)
+    for x in (x1, x2):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    assert (t.min_val > t.max_val).all() and (o.min_val > o.max_val).all()  # same statistics as torch
+    np.testing.assert_array_equal(o.min_val, t.min_val.numpy().reshape(-1))
+    with pytest.raises(AssertionError):
+        t.calculate_qparams()
+    s, z = _ours(o.compute_qparams("uint8", profile="torch"))
+    ref = tobs.MinMaxObserver()  # torch's rule on the well-defined range [0, max]
+    ref(torch.tensor([0.0, float(o.max_val[0])]))
+    ts, tz = _torch_qparams(ref)
+    np.testing.assert_array_equal(s, ts)
+    np.testing.assert_array_equal(z, tz)
+
+
+def test_qint32_wide_asymmetric_range_is_exact_where_torch_overflows(backend):
+    # torch: zp = qmin - round(min⁻/s).to(int32), and |min⁻/s| > 2^31 overflows to INT_MIN → zp 0 (its bug,
+    # documented in docs/spec/calibration.md); ours is the exact value, which maps min⁻ to qmin.
+    x = np.array([-786.954, 329.189], np.float32)
+    t = tobs.MinMaxObserver(dtype=torch.qint32)
+    t(torch.from_numpy(x))
+    o = mq.MinMaxObserver()
+    o.update(as_backend(x, backend))
+    s, z = _ours(o.compute_qparams("int32", profile="torch"))
+    ts, tz = _torch_qparams(t)
+    np.testing.assert_array_equal(s, ts)  # the scale agrees
+    assert tz[0] == 0  # torch's overflowed zero point
+    # torch's float32 formula evaluated without the overflow (int64): qmin - rne(f32(min⁻ / s))
+    want = -(2**31) - int(np.round(np.float32(-786.954) / s[0]))
+    assert int(z[0]) == want == 880750080

@@ -23,6 +23,7 @@ This module imports MLX (``mq.nn`` is loaded on first access only).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -361,24 +362,33 @@ def _convert_layer(layer: _QATBase) -> nn.Module:
     return ActQuant(real, float(mx.array(qp.scale).item()), int(mx.array(qp.zero_point).item()), layer.act_dtype)
 
 
-def _walk(module: nn.Module, fn: Callable[[nn.Module], nn.Module | None]) -> None:
-    """Replace children in place: ``fn(child)`` returns a replacement or None (then recurse into the child)."""
-    for key in list(module.keys()):
-        value = module[key]
+def _walk(module: nn.Module, fn: Callable[[nn.Module, str], nn.Module | None], prefix: str = "") -> None:
+    """Replace children in place: ``fn(child, path)`` returns a replacement or None (then recurse into the child).
+
+    Children may sit in nested lists, tuples and dicts (as MLX's own module tree allows); ``path`` is the dotted
+    path of the child (``layers.0``, ``heads.a``)."""
+
+    def visit(value: Any, path: str) -> Any:
         if isinstance(value, nn.Module):
-            new = fn(value)
+            new = fn(value, path)
             if new is not None:
-                module[key] = new
-            else:
-                _walk(value, fn)
+                return new
+            _walk(value, fn, path + ".")
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                if isinstance(item, nn.Module):
-                    new = fn(item)
-                    if new is not None:
-                        value[i] = new
-                    else:
-                        _walk(item, fn)
+                value[i] = visit(item, f"{path}.{i}")
+        elif isinstance(value, tuple):
+            return tuple(visit(item, f"{path}.{i}") for i, item in enumerate(value))
+        elif isinstance(value, dict):
+            for k in list(value.keys()):
+                value[k] = visit(value[k], f"{path}.{k}")
+        return value
+
+    for key in list(module.keys()):
+        value = module[key]
+        new = visit(value, prefix + str(key))
+        if new is not value:
+            module[key] = new
 
 
 def prepare_qat(model: nn.Module, *, weight_bits: int = 8, weight_scheme: str = "channel", group_size: int = 64,
@@ -386,8 +396,10 @@ def prepare_qat(model: nn.Module, *, weight_bits: int = 8, weight_scheme: str = 
                 skip: Callable[[nn.Module], bool] | None = None) -> nn.Module:
     """Swap every ``nn.Linear`` / ``nn.Conv2d`` in an MLX module tree for its QAT version (in place).
 
-    Linear layers whose input width is not divisible by ``group_size`` keep ``weight_scheme="channel"`` when
-    ``"group"`` is asked for (MLX's QuantizedLinear cannot hold them).
+    Layers are found in attributes, nested lists, tuples and dicts. Linear layers whose input width is not divisible
+    by ``group_size`` keep ``weight_scheme="channel"`` when ``"group"`` is asked for (MLX's QuantizedLinear cannot
+    hold them), and Conv2d is always per channel; where that changes the scheme or the bits (per-channel weights
+    take 2, 4 or 8 bits; other widths use 8), a ``UserWarning`` names the layer.
 
     Args:
         model: the MLX module tree (modified in place and returned).
@@ -395,10 +407,19 @@ def prepare_qat(model: nn.Module, *, weight_bits: int = 8, weight_scheme: str = 
         skip: predicate; layers for which it returns True are left in float.
 
     Returns:
-        ``model``.
+        ``model``; when ``model`` itself is an ``nn.Linear`` / ``nn.Conv2d``, its QAT replacement.
     """
 
-    def swap(m: nn.Module) -> nn.Module | None:
+    notes: list[str] = []
+
+    def fallback(path: str, why: str, scheme: str, bits: int) -> None:
+        if (scheme, bits) != (weight_scheme, weight_bits):
+            notes.append(
+                f"prepare_qat: {path or 'the model'} ({why}) uses weight_scheme={scheme!r} with {bits} bits instead "
+                f"of {weight_scheme!r} with {weight_bits} bits (per-channel weights support {_CHANNEL_BITS} bits)"
+            )
+
+    def swap(m: nn.Module, path: str) -> nn.Module | None:
         if skip is not None and skip(m):
             return m
         kw = dict(weight_bits=weight_bits, act_bits=act_bits, act_averaging=act_averaging, lsq=lsq)
@@ -407,24 +428,33 @@ def prepare_qat(model: nn.Module, *, weight_bits: int = 8, weight_scheme: str = 
             if scheme == "group" and m.weight.shape[1] % group_size:
                 scheme = "channel"
             bits = weight_bits if scheme == weight_scheme or weight_bits in _CHANNEL_BITS else 8
+            fallback(path, f"Linear of width {m.weight.shape[1]}, not divisible by group_size {group_size}", scheme,
+                     bits)
             kw["weight_bits"] = bits
             return QATLinear.from_linear(m, weight_scheme=scheme, group_size=group_size, **kw)
         if type(m) is nn.Conv2d:
             if weight_bits not in _CHANNEL_BITS:
                 kw["weight_bits"] = 8
+            fallback(path, "Conv2d: MLX has no group-quantized convolution", "channel", kw["weight_bits"])
             return QATConv2d.from_conv(m, **kw)
         return None
 
-    _walk(model, swap)
-    return model
+    root = swap(model, "")
+    if root is None:
+        _walk(model, swap)
+    for note in notes:  # no silent fallback: every layer that could not take the requested scheme is named
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return model if root is None else root  # root: the model itself is a Linear / Conv2d (or skipped)
 
 
 def convert(model: nn.Module) -> nn.Module:
     """Replace every QAT layer by a real quantized layer (in place) whose output equals its eval-mode output.
 
     Returns:
-        ``model``, in eval mode.
+        ``model``, in eval mode; when ``model`` itself is a QAT layer, its converted replacement.
     """
     model.eval()
-    _walk(model, lambda m: _convert_layer(m) if isinstance(m, _QATBase) else None)
+    if isinstance(model, _QATBase):  # a bare QAT layer as the model
+        return _convert_layer(model)
+    _walk(model, lambda m, _path: _convert_layer(m) if isinstance(m, _QATBase) else None)
     return model

@@ -22,6 +22,7 @@ def _mlp():
 
 @pytest.mark.parametrize("scheme,bits", [("channel", 4), ("channel", 8), ("group", 4), ("group", 3), ("channel", 2)])
 @pytest.mark.parametrize("act_bits", [None, 8])
+@pytest.mark.filterwarnings("ignore:prepare_qat. layers.4:UserWarning")  # the width-100 layer stays per channel
 def test_convert_output_equals_fake_quantized(scheme, bits, act_bits):
     model = qnn.prepare_qat(_mlp(), weight_bits=bits, weight_scheme=scheme, act_bits=act_bits)
     kinds = [type(m).__name__ for m in model.layers]
@@ -116,3 +117,40 @@ def test_example_quick_smoke():
     res = mod.main(["--quick"])
     assert res["converted"] == res["qat"]
     assert 0.0 <= res["ptq"] <= 1.0 and res["float"] > 0.3
+
+
+class _Tree(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [[nn.Linear(8, 8)], {"proj": nn.Linear(8, 8)}]  # nested list and dict children
+        self.heads = {"a": nn.Linear(8, 4), "b": nn.Sequential(nn.Linear(8, 4))}
+
+    def __call__(self, x):
+        x = self.blocks[1]["proj"](self.blocks[0][0](x))
+        return self.heads["a"](x) + self.heads["b"](x)
+
+
+def test_prepare_and_convert_reach_dicts_nested_lists_and_the_root():
+    mx.random.seed(1)
+    model = qnn.prepare_qat(_Tree(), weight_bits=8)
+    assert type(model.blocks[0][0]) is qnn.QATLinear and type(model.blocks[1]["proj"]) is qnn.QATLinear
+    assert type(model.heads["a"]) is qnn.QATLinear and type(model.heads["b"].layers[0]) is qnn.QATLinear
+    x = mx.random.normal((4, 8))
+    model(x)
+    model.eval()
+    want = model(x)
+    qnn.convert(model)
+    assert type(model.heads["a"]) is qnn.ActQuant and type(model.blocks[0][0]) is qnn.ActQuant
+    np.testing.assert_array_equal(np.array(model(x)), np.array(want))
+    # a bare layer as the model: the returned module is the QAT (then the converted) layer
+    root = qnn.prepare_qat(nn.Linear(8, 4), act_bits=None)
+    assert type(root) is qnn.QATLinear
+    assert type(qnn.convert(root)) is qnn.ChannelQuantizedLinear
+
+
+def test_prepare_warns_when_a_layer_cannot_take_the_requested_scheme():
+    model = nn.Sequential(nn.Linear(64, 8), nn.Linear(8, 8), nn.Conv2d(3, 4, 3))
+    with pytest.warns(UserWarning, match=r"layers\.1.*8 bits") as rec:
+        qnn.prepare_qat(model, weight_bits=3, weight_scheme="group")
+    assert any("layers.2" in str(w.message) for w in rec)
+    assert model.layers[0].weight_bits == 3 and model.layers[1].weight_bits == 8 and model.layers[2].weight_bits == 8

@@ -165,7 +165,8 @@ def preprocess(
         x1 = _color(b, _gray3(b, b.expand_dims(im, 0), p), p)
         if diagnose:
             check_constant(x1, first_index=k)
-        return to_layout(_pixels(b, x1, p), batch_layout, src="nhwc", backend=b.name), t
+        # contiguous here, in the worker: the final concatenate then copies plain C-ordered blocks
+        return np.ascontiguousarray(to_layout(_pixels(b, x1, p), batch_layout, src="nhwc", backend=b.name)), t
 
     nworkers = max(1, min(workers or min(8, os.cpu_count() or 1), n))
     bar = dict(total=n, desc="preprocess", enable=show_progress, min_items=16)

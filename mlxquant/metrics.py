@@ -71,7 +71,8 @@ def mse(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = No
         float32 array (0-d for a full reduction) on the reference's backend.
 
     Raises:
-        ShapeError: shapes differ.
+        ShapeError: shapes differ, or the arrays are empty (also for rmse, mean_abs_error, max_abs_error,
+            topk_agreement).
 
     Example:
         >>> import numpy as np
@@ -79,6 +80,7 @@ def mse(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = No
         1.3333333333333333
     """
     b, r, c, _ = _pair(reference, candidate)
+    _nonempty(r, "mse")
     e = c - r
     return b.mean(e * e, axis=_axis(axis))
 
@@ -96,8 +98,7 @@ def rmse(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = N
 
 
 def max_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = None) -> Any:
-    """Largest absolute difference ``max |c - r|`` (0 for empty input along a full reduction is not defined:
-    empty input raises).
+    """Largest absolute difference ``max |c - r|``.
 
     Example:
         >>> import numpy as np
@@ -105,8 +106,7 @@ def max_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] |
         2.0
     """
     b, r, c, _ = _pair(reference, candidate)
-    if _size(r) == 0:
-        raise ShapeError("max_abs_error of empty arrays is undefined")
+    _nonempty(r, "max_abs_error")
     return b.max(b.abs(c - r), axis=_axis(axis))
 
 
@@ -119,6 +119,7 @@ def mean_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] 
         1.25
     """
     b, r, c, _ = _pair(reference, candidate)
+    _nonempty(r, "mean_abs_error")
     return b.mean(b.abs(c - r), axis=_axis(axis))
 
 
@@ -168,6 +169,12 @@ def cosine_similarity(reference: Any, candidate: Any, *, axis: int | Sequence[in
     return b.where(both, b.const(1, dt), cos)
 
 
+def _nonempty(r: Any, what: str) -> None:
+    # a mean (or max) over nothing is undefined: raise rather than return NaN (NumPy would also warn, MLX not)
+    if _size(r) == 0:
+        raise ShapeError(f"{what} of empty arrays is undefined (shape {tuple(int(d) for d in r.shape)})")
+
+
 def _size(x: Any) -> int:
     n = 1
     for d in x.shape:
@@ -201,6 +208,7 @@ def topk_agreement(reference: Any, candidate: Any, k: int = 1, *, axis: int = -1
     check_positive_int("k", k)
     if len(r.shape) == 0:
         raise ShapeError("topk_agreement needs at least one (class) axis")
+    _nonempty(r, "topk_agreement")
     n = int(r.shape[axis])
     if k > n:
         raise InvalidArgumentError(f"k must be ≤ the number of classes {n}, got {k}")

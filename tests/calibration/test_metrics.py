@@ -97,3 +97,13 @@ def test_compare_report(backend):
     rep2 = metrics.compare(as_backend(r, backend), as_backend(r * 1.01, backend))
     assert rep2.cosine == pytest.approx(1.0) and rep2.sqnr_db == pytest.approx(40.0, abs=1e-3)
     assert rep2.reference_range == (float(r.min()), float(r.max()))
+
+
+def test_empty_input_raises_instead_of_nan(backend):
+    # a mean over nothing is undefined: NumPy gave NaN with a RuntimeWarning, MLX a silent NaN
+    e = as_backend(np.zeros((0, 3), np.float32), backend)
+    for fn in (metrics.mse, metrics.rmse, metrics.mean_abs_error, metrics.max_abs_error):
+        with pytest.raises(mq.ShapeError, match="empty"):
+            fn(e, e)
+    with pytest.raises(mq.ShapeError, match="empty"):
+        metrics.topk_agreement(e, e, 1)

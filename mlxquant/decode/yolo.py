@@ -87,6 +87,8 @@ def yolo(
     quant: Any = None,
     protos: Any = None,
     protos_quant: Any = None,
+    masks: str = "proto",
+    input_size: tuple[int, int] | None = None,
     backend: str | None = None,
 ) -> list[Detections]:
     """Decode YOLO outputs into one :class:`Detections` per batch item (boxes xyxy in model-input pixels).
@@ -108,11 +110,17 @@ def yolo(
         quant: ``(scale, zero_point)`` of a quantized output (its own parameters).
         protos: ``[B, M, h, w]`` mask prototypes of a segmentation model.
         protos_quant: ``(scale, zero_point)`` of quantized prototypes.
+        masks: ``"proto"``: float32 probabilities at prototype resolution, zero outside the box (Ultralytics
+            ``process_mask(upsample=False)`` before its threshold); ``"input"``: bool masks at the model-input
+            resolution, the cropped mask logits upsampled bilinearly (half-pixel centres, as
+            ``F.interpolate(align_corners=False)``) and thresholded at logit > 0 (Ultralytics' predict path,
+            ``process_mask(upsample=True)``).
+        input_size: (height, width) of the model input for the masks; default 4 x the prototype size (stride 4).
         backend: force ``"numpy"`` or ``"mlx"``.
 
     Returns:
-        ``list[Detections]``; with ``protos`` each has ``masks`` ``[K, h, w]`` float32 probabilities at prototype
-        resolution, zeroed outside the box (Ultralytics ``process_mask`` before upsampling).
+        ``list[Detections]``; with ``protos`` each has ``masks``: ``[K, h, w]`` float32 probabilities
+        (``masks="proto"``) or ``[K, H, W]`` bool (``masks="input"``).
 
     Raises:
         ShapeError / InvalidArgumentError: unknown or ambiguous layout, class-count mismatch, thresholds outside
@@ -128,6 +136,7 @@ def yolo(
     """
     fmt = _ALIASES.get(format, format)
     check_choice("format", fmt, YOLO_FORMATS)
+    check_choice("masks", masks, ("proto", "input"))
     conf = _check_threshold("conf", conf)
     iou = _check_threshold("iou", iou)
     md = _check_max_det(max_det)
@@ -146,6 +155,10 @@ def yolo(
         if len(pr.shape) != 4 or int(pr.shape[0]) != shape[0]:
             raise ShapeError(f"protos has shape {tuple(pr.shape)}, expected ({shape[0]}, M, h, w)")
         nm = int(pr.shape[1])
+        if input_size is None:
+            input_size = (4 * int(pr.shape[2]), 4 * int(pr.shape[3]))  # YOLOv8-seg protos: stride 4
+        if len(input_size) != 2 or min(int(v) for v in input_size) < 1:
+            raise InvalidArgumentError(f"input_size must be (height, width) >= 1, got {input_size!r}")
     n_cls = nc
     lab_fixed = None
     if n_cls is None and labels is not None:
@@ -185,7 +198,7 @@ def yolo(
         check_score_collapse(cls_all, xc[:, :4, :], conf, name="YOLO output")
     return [
         _decode_one(b, xc[i], fmt, c, nm, None if pr is None else pr[i], conf, iou, md, agnostic, multi_label,
-                    classes, int(max_nms), lab)
+                    classes, int(max_nms), lab, masks, input_size)
         for i in range(shape[0])
     ]
 
@@ -210,7 +223,8 @@ def _end2end(b: Backend, p: Any, conf: float, classes: Any, md: int | None, lab:
 
 
 def _decode_one(b: Backend, xc: Any, fmt: str, c: int, nm: int, proto: Any, conf: float, iou: float, md: int | None,
-                agnostic: bool, multi_label: bool, classes: Any, max_nms: int, lab: Any) -> Detections:
+                agnostic: bool, multi_label: bool, classes: Any, max_nms: int, lab: Any, mask_mode: str = "proto",
+                input_size: Any = None) -> Detections:
     extra = 5 if fmt == "yolov5" else 4
     # Ultralytics compares float32 scores with the Python float conf in float32 (torch casts the scalar to the
     # tensor dtype): score > float32(conf).
@@ -222,7 +236,7 @@ def _decode_one(b: Backend, xc: Any, fmt: str, c: int, nm: int, proto: Any, conf
     else:
         cand = to_numpy(b.max(cls, axis=0) > tc)
     idx = np.flatnonzero(cand)  # API boundary: the candidate count is data-dependent
-    empty = _empty(b, nm, proto)
+    empty = _empty(b, nm, proto, mask_mode, input_size)
     if idx.size == 0:
         return empty
     ii = b.asarray(idx.astype(np.int32))
@@ -270,31 +284,62 @@ def _decode_one(b: Backend, xc: Any, fmt: str, c: int, nm: int, proto: Any, conf
     if proto is not None:
         coef = b.take(b.take(sub, b.asarray(i_np[kn].astype(np.int32)), axis=1), b.arange(extra + c, extra + c + nm),
                       axis=0)  # [nm, K]
-        masks = _process_masks(b, proto, coef, out_boxes)
+        masks = _process_masks(b, proto, coef, out_boxes, mask_mode, input_size)
     return Detections(out_boxes, b.take(ssel, keep, axis=0), b.asarray(ids), _labels_for(lab, ids), masks=masks)
 
 
-def _empty(b: Backend, nm: int, proto: Any) -> Detections:
+def _empty(b: Backend, nm: int, proto: Any, mask_mode: str = "proto", input_size: Any = None) -> Detections:
     masks = None
     if proto is not None:
-        masks = b.zeros((0, int(proto.shape[1]), int(proto.shape[2])), "float32")
+        if mask_mode == "input":
+            masks = b.zeros((0, int(input_size[0]), int(input_size[1])), "bool")
+        else:
+            masks = b.zeros((0, int(proto.shape[1]), int(proto.shape[2])), "float32")
     return Detections(b.zeros((0, 4), "float32"), b.zeros((0,), "float32"), b.zeros((0,), "int32"), (), masks=masks)
 
 
-def _process_masks(b: Backend, proto: Any, coef: Any, boxes: Any) -> Any:
-    """sigmoid(coefᵀ @ protos) per detection, zero outside its box scaled to prototype resolution.
+def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Half-pixel linear interpolation taps (PyTorch upsample, align_corners=False), float32 arithmetic:
+    ``scale = f32(n_in / n_out)``, ``src = max(scale·(o + 0.5) - 0.5, 0)``, ``i0 = trunc(src)``,
+    ``i1 = i0 + (i0 < n_in - 1)``, ``l1 = src - i0``, ``l0 = 1 - l1``."""
+    f = np.float32
+    scale = f(f(n_in) / f(n_out))
+    src = np.maximum(scale * (np.arange(n_out, dtype=f) + f(0.5)) - f(0.5), f(0))
+    i0 = src.astype(np.int64)  # src >= 0: truncation == floor
+    i1 = i0 + (i0 < n_in - 1)
+    l1 = (src - i0.astype(f)).astype(f)
+    return i0, i1, (f(1) - l1).astype(f), l1
 
-    The input size is taken as 4 x the prototype size (YOLOv8-seg: protos at stride 4, 160 x 160 for 640).
-    """
+
+def _upsample_bilinear(b: Backend, x: Any, out_h: int, out_w: int) -> Any:
+    """Bilinear resize of ``x`` [K, h, w] to [K, out_h, out_w] (half-pixel centres, no antialias)."""
+    h, w = int(x.shape[1]), int(x.shape[2])
+    r0, r1, a0, a1 = _linear_taps(h, out_h)
+    c0, c1, w0, w1 = _linear_taps(w, out_w)
+    xw = b.take(x, b.asarray(c0.astype(np.int32)), axis=2) * b.asarray(w0)[None, None, :] + \
+        b.take(x, b.asarray(c1.astype(np.int32)), axis=2) * b.asarray(w1)[None, None, :]
+    return b.take(xw, b.asarray(r0.astype(np.int32)), axis=1) * b.asarray(a0)[None, :, None] + \
+        b.take(xw, b.asarray(r1.astype(np.int32)), axis=1) * b.asarray(a1)[None, :, None]
+
+
+def _process_masks(b: Backend, proto: Any, coef: Any, boxes: Any, mask_mode: str = "proto",
+                   input_size: Any = None) -> Any:
+    """Ultralytics ``process_mask``: ``coefᵀ @ protos`` per detection, zero outside its box scaled to prototype
+    resolution (``crop_mask``: keep ``r >= x1 & r < x2 & c >= y1 & c < y2``); then either the sigmoid at prototype
+    resolution, or the bilinear upsampling to the input size thresholded at logit > 0."""
     m, h, w = int(proto.shape[0]), int(proto.shape[1]), int(proto.shape[2])
     k = int(coef.shape[1])
+    ih, iw = (4 * h, 4 * w) if input_size is None else (int(input_size[0]), int(input_size[1]))
     logits = b.reshape(b.matmul(b.transpose(coef), b.reshape(proto, (m, h * w))), (k, h, w))
-    prob = b.sigmoid(logits)
-    # crop_mask (Ultralytics): keep r >= x1 & r < x2 & c >= y1 & c < y2 with boxes scaled by the prototype stride 4.
-    s = b.const(0.25, "float32")  # proto / input = 1/4 for YOLOv8-seg
-    bx = boxes * s
+    # Ultralytics scales the boxes by mw / iw and mh / ih (float32 multiply; 1/4 exactly for YOLOv8-seg at 640).
+    sx = b.const(w / iw, "float32")
+    sy = b.const(h / ih, "float32")
     r = b.astype(b.arange(w, dtype="int32"), "float32")[None, None, :]
     cc = b.astype(b.arange(h, dtype="int32"), "float32")[None, :, None]
-    x1, y1, x2, y2 = bx[:, 0, None, None], bx[:, 1, None, None], bx[:, 2, None, None], bx[:, 3, None, None]
+    x1, x2 = boxes[:, 0, None, None] * sx, boxes[:, 2, None, None] * sx
+    y1, y2 = boxes[:, 1, None, None] * sy, boxes[:, 3, None, None] * sy
     inside = b.logical_and(b.logical_and(r >= x1, r < x2), b.logical_and(cc >= y1, cc < y2))
-    return b.where(inside, prob, b.const(0.0, "float32"))
+    zero = b.const(0.0, "float32")
+    if mask_mode == "input":
+        return _upsample_bilinear(b, b.where(inside, logits, zero), ih, iw) > zero
+    return b.where(inside, b.sigmoid(logits), zero)

@@ -83,6 +83,17 @@ def test_segmentation_masks(backend):
     # box 24..40 at input scale -> 6..10 at proto scale (stride 4): sigmoid(4) inside, 0 outside
     np.testing.assert_allclose(m[0, 6:10, 6:10], 1 / (1 + np.exp(-4.0)), rtol=1e-6)
     assert m[0, :6].max() == 0 and m[0, 10:].max() == 0 and m[0, :, :6].max() == 0 and m[0, :, 10:].max() == 0
+    # input resolution: bool [K, 64, 64], the box interior set (logit 4 > 0), outside cleared
+    di = mq.decode.yolo(as_backend(out, backend), labels=["a", "b"], protos=as_backend(protos, backend),
+                        masks="input")[0]
+    mi = mq.to_numpy(di.masks)
+    assert mi.dtype == bool and mi.shape == (1, 64, 64)
+    assert mi[0, 26:38, 26:38].all() and not mi[0, :20].any() and not mi[0, :, 44:].any()
+    e = mq.decode.yolo(as_backend(np.zeros_like(out), backend), labels=["a", "b"], protos=as_backend(protos, backend),
+                       masks="input")[0]
+    assert mq.to_numpy(e.masks).shape == (0, 64, 64)
+    with pytest.raises(mq.InvalidArgumentError, match="valid values are: proto, input"):
+        mq.decode.yolo(out, labels=["a", "b"], protos=protos, masks="full")
 
 
 def test_quantized_yolo_and_shared_scale_warning():

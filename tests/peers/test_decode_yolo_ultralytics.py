@@ -113,3 +113,37 @@ def test_yolov8_seg_masks_equal_ultralytics(backend):
     assert got.shape == ref_masks.shape
     # sigmoid(x) > 0.5 vs x > 0 differ only for |x| < ~1e-7: allow none on random data
     np.testing.assert_array_equal(got, ref_masks.astype(bool))
+
+
+def test_yolov8_seg_input_resolution_masks_equal_ultralytics_upsample(backend):
+    rng = np.random.default_rng(4)
+    c, nm, n = 2, 32, 300
+    det = make_v8(rng, 1, c, n)
+    out = np.concatenate([det, rng.normal(0, 1, (1, nm, n)).astype(np.float32)], axis=1)
+    protos = rng.normal(0, 1, (1, nm, 160, 160)).astype(np.float32)
+    ref = ultralytics_nms(torch.from_numpy(out), nc=c)[0]
+    logits = ultralytics_process_mask(torch.from_numpy(protos[0]), ref[:, 6:], ref[:, :4], (640, 640), upsample=True,
+                                      return_logits=True).numpy()
+    d = mq.decode.yolo(as_backend(out, backend), labels=None, nc=c, protos=as_backend(protos, backend),
+                       masks="input")[0]
+    got = mq.to_numpy(d.masks)
+    assert got.dtype == bool and got.shape == logits.shape == (len(d), 640, 640)
+    # interpolation in float32 may differ from torch's kernel by an ulp: decisions may differ only where the
+    # upsampled logit is within 1e-5 of 0
+    differ = got != (logits > 0)
+    assert not differ[np.abs(logits) > 1e-5].any()
+    assert differ.mean() < 1e-4
+
+
+@pytest.mark.parametrize("shape_in, shape_out", [((160, 160), (640, 640)), ((37, 53), (100, 71)), ((5, 4), (5, 4))])
+def test_bilinear_upsample_matches_torch_interpolate(backend, shape_in, shape_out):
+    import torch.nn.functional as F
+
+    from mlxquant._backend import get_backend
+    from mlxquant.decode.yolo import _upsample_bilinear
+
+    x = np.random.default_rng(0).normal(size=(2, *shape_in)).astype(np.float32)
+    got = mq.to_numpy(_upsample_bilinear(get_backend(backend=backend), as_backend(x, backend), *shape_out))
+    ref = F.interpolate(torch.from_numpy(x)[None], shape_out, mode="bilinear", align_corners=False)[0].numpy()
+    # same taps and weights as torch; torch's kernel orders the products differently: a few float32 ulps
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)

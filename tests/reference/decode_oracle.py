@@ -311,10 +311,11 @@ def tf_box_decode_loop(enc, anchor, scales=(10.0, 10.0, 5.0, 5.0)):
     return (f32(yc - hh), f32(xc - hw), f32(yc + hh), f32(xc + hw))
 
 
-def ultralytics_process_mask(protos, masks_in, bboxes, shape):
-    """Ultralytics ops.process_mask (upsample=False): crop_mask of (masks_in @ protos) at prototype resolution,
-    then ``gt_(0.0)`` (logit > 0, i.e. sigmoid > 0.5)."""
+def ultralytics_process_mask(protos, masks_in, bboxes, shape, upsample=False, return_logits=False):
+    """Ultralytics ops.process_mask: crop_mask of (masks_in @ protos) at prototype resolution, optionally
+    ``F.interpolate(bilinear, align_corners=False)`` to ``shape``, then ``gt_(0.0)`` (logit > 0)."""
     import torch
+    import torch.nn.functional as F
 
     c, mh, mw = protos.shape
     ih, iw = shape
@@ -328,4 +329,6 @@ def ultralytics_process_mask(protos, masks_in, bboxes, shape):
     r = torch.arange(mw, dtype=x1.dtype)[None, None, :]
     cc = torch.arange(mh, dtype=x1.dtype)[None, :, None]
     masks = masks * ((r >= x1) * (r < x2) * (cc >= y1) * (cc < y2))
-    return masks.gt_(0.0)
+    if upsample:
+        masks = F.interpolate(masks[None], shape, mode="bilinear", align_corners=False)[0]
+    return masks if return_logits else masks.gt_(0.0)

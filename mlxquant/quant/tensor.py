@@ -85,7 +85,12 @@ class QuantizedTensor:
         nb = bits if bits is not None else _M[mode][1]
         if shape[-1] % g:  # "pad" or "fallback" policy: the group actually used
             g = (wq.shape[-1] * 32 // nb) // scales.shape[-1]
-        return cls(wq, scales, biases, nb, g, mode, shape, dtype, meta={"policy": kwargs.get("policy", "error")})
+        meta = {"policy": kwargs.get("policy", "error")}
+        if kwargs.get("global_scale") is not None:  # nvfp4's per-tensor scale, needed again to dequantize
+            from .formats.mlx import _global_scale
+
+            meta["global_scale"] = _global_scale(kwargs["global_scale"], mode)
+        return cls(wq, scales, biases, nb, g, mode, shape, dtype, meta=meta)
 
     # ---- use ---------------------------------------------------------------------------------------------------
     def dequantize(self, dtype: str | None = None) -> Any:
@@ -114,6 +119,7 @@ class QuantizedTensor:
                 self.group_size,
                 self.bits,
                 self.mode,
+                self.meta.get("global_scale"),
                 dtype=dtype,
                 width=self.shape[-1],
             )

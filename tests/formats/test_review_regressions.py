@@ -48,3 +48,13 @@ def test_quantized_tensor_dequantize_dtype_float16_original(backend):
     for mode in ("affine", "mxfp4"):
         out = QuantizedTensor.quantize(as_backend(w, backend), mode=mode).dequantize()
         assert str(out.dtype).split(".")[-1] == "float16", mode
+
+
+def test_quantized_tensor_keeps_the_nvfp4_global_scale(backend):
+    from mlxquant.quant.formats.mlx import mlx_dequantize, mlx_quantize
+
+    w = np.random.default_rng(3).standard_normal((4, 64)).astype(np.float32)
+    qt = QuantizedTensor.quantize(as_backend(w, backend), mode="nvfp4", global_scale=0.37)
+    assert qt.meta["global_scale"] == float(np.float32(0.37))
+    ref = mlx_dequantize(*mlx_quantize(w, mode="nvfp4", global_scale=0.37), mode="nvfp4", global_scale=0.37)
+    np.testing.assert_array_equal(np.array(qt.dequantize()), ref)

@@ -8,7 +8,8 @@ Modes (``docs/spec/formats.md`` gives the normative formulas):
   MLX's CPU backend. MLX's Metal and CUDA kernels round the exact .5 ties of ``(w - bias) / scale`` away from zero
   instead of to even: ``rounding="half_away"`` reproduces them (not verified on a GPU here).
 * ``"mxfp4"`` (E2M1 codes, groups of 32, E8M0 power-of-two scales), ``"mxfp8"`` (E4M3 codes, groups of 32, E8M0) and
-  ``"nvfp4"`` (E2M1 codes, groups of 16, E4M3 scales): no bias; the scales are uint8 codes.
+  ``"nvfp4"`` (E2M1 codes, groups of 16, E4M3 scales): no bias; the scales are uint8 codes. nvfp4 also takes
+  ``global_scale=`` (NVFP4's per-tensor scale), as ``mx.quantize`` / ``mx.dequantize``.
 
 Where MLX itself is wrong or undefined (the functions here raise or behave as documented instead):
 
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._backend import Backend, get_backend
+from ..._backend import Backend, get_backend, is_mlx_array, to_numpy
 from ..._checks import check_choice
 from ..._errors import AlreadyQuantizedError, InputTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 from ..packing import _pack_codes, unpack
@@ -143,6 +144,26 @@ def _dtype_arg(dtype: Any) -> str | None:
         raise InvalidArgumentError(
             f"invalid dtype {dtype!r}; valid values are: float32, float16, bfloat16 (names, MLX or NumPy dtypes)"
         ) from None
+
+
+# NVFP4's two-level scaling: the per-tensor global scale gs maps the group scales into E4M3's range through
+# scale_enc = (E4M3 max 448 · E2M1 max 6) / gs (MLX's F8E4M3_MAX * F4E2M1_MAX)
+_NVFP4_ENC = 448.0 * 6.0
+
+
+def _global_scale(global_scale: Any, mode: str) -> float | None:
+    """Validate ``global_scale`` (nvfp4 only; a positive finite scalar) → a float32-rounded Python float."""
+    if global_scale is None:
+        return None
+    if mode != "nvfp4":
+        raise InvalidArgumentError(f"global_scale is only supported for mode 'nvfp4' (as MLX), got mode {mode!r}")
+    a = to_numpy(global_scale) if is_mlx_array(global_scale) else np.asarray(global_scale)
+    if a.size != 1 or a.dtype.kind not in "fiu":
+        raise InvalidArgumentError(f"global_scale must be a real scalar, got {global_scale!r}")
+    v = float(np.float32(a.reshape(())))
+    if not (np.isfinite(v) and v > 0):
+        raise InvalidArgumentError(f"global_scale must be positive and finite, got {v!r}")
+    return v
 
 
 def _cast_like(b: Backend, x: Any, ref: Any) -> Any:
@@ -277,7 +298,7 @@ def _fp4_codes(b: Backend, v: Any) -> Any:
     return b.astype(k, "uint8")
 
 
-def _fp_quantize(b: Backend, w: Any, g: int, bits: int, mode: str) -> tuple[Any, Any]:
+def _fp_quantize(b: Backend, w: Any, g: int, bits: int, mode: str, gs: float | None = None) -> tuple[Any, Any]:
     dt = b.dtype_name(w)
     lead = tuple(w.shape[:-1])
     x = b.reshape(w, (*lead, w.shape[-1] // g, g))
@@ -286,6 +307,10 @@ def _fp_quantize(b: Backend, w: Any, g: int, bits: int, mode: str) -> tuple[Any,
     # MLX computes max|w| / maxval in the weight dtype
     scale = _cast_like(b, b.astype(amax, "float32") / maxval, w) if dt != "float32" else amax / maxval
     scale = b.astype(scale, "float32")
+    enc = None
+    if gs is not None:  # nvfp4 with a global scale (MLX: the float32 product, then E4M3)
+        enc = b.const(_NVFP4_ENC, "float32") / b.const(gs, "float32")
+        scale = scale * enc
     if mode == "nvfp4":
         scode = _e4m3_encode(b, scale)
         sval = _e4m3_decode(b, scode)
@@ -306,6 +331,8 @@ def _fp_quantize(b: Backend, w: Any, g: int, bits: int, mode: str) -> tuple[Any,
         if dt == "float32"
         else b.astype(_cast_like(b, b.astype(x, "float32") / div, w), "float32")
     )
+    if enc is not None:
+        v = v * enc  # float32, after the division in the weight dtype (verified against mx.quantize on CPU)
     if bits == 4:
         codes = _fp4_codes(b, v)
     else:
@@ -317,7 +344,8 @@ def _fp_quantize(b: Backend, w: Any, g: int, bits: int, mode: str) -> tuple[Any,
     return wq, b.reshape(scode, (*lead, w.shape[-1] // g))
 
 
-def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: str, out: str | None) -> Any:
+def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: str, out: str | None,
+                   gs: float | None = None) -> Any:
     width = scales.shape[-1] * g
     codes = unpack(wq, bits, count=width, layout="mlx")
     lead = tuple(codes.shape[:-1])
@@ -327,6 +355,12 @@ def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: st
     else:
         vals = _e4m3_decode(b, codes)
     sv = _e4m3_decode(b, scales) if mode == "nvfp4" else _e8m0_decode(b, scales)
+    if gs is not None:
+        # MLX: value · (scale · (gs / 2688)), all in float32. mx.dequantize then returns float32 whatever dtype= says
+        # (an MLX bug, not copied): here the float32 result is cast to dtype= when one is given.
+        sv = sv * (b.const(gs, "float32") / b.const(_NVFP4_ENC, "float32"))
+        w = b.reshape(b.reshape(vals, (*lead, scales.shape[-1], g)) * b.expand_dims(sv, -1), (*lead, width))
+        return w if out is None or out == "float32" else b.astype(w, out)
     if out is None:
         out = "bfloat16" if b.name == "mlx" else "float32"
     # MLX's CPU kernel casts the scale and the code's value to the output dtype and multiplies there (float16: an
@@ -344,6 +378,7 @@ def mlx_quantize(
     bits: int | None = None,
     mode: str = "affine",
     *,
+    global_scale: Any = None,
     policy: str = "error",
     rounding: str = "half_even",
     impl: str = "auto",
@@ -357,6 +392,9 @@ def mlx_quantize(
         group_size: values per group; ``None`` → the mode's default (affine 64, mxfp4/mxfp8 32, nvfp4 16).
         bits: code width; ``None`` → the mode's default (affine 4, mxfp4 4, mxfp8 8, nvfp4 4).
         mode: ``"affine"``, ``"mxfp4"``, ``"mxfp8"`` or ``"nvfp4"``.
+        global_scale: nvfp4 only: the per-tensor float32 scale of NVFP4's two-level scaling (a positive scalar:
+            Python float, NumPy or MLX); the group scales become ``E4M3(amax/6 · 2688/global_scale)``, as
+            ``mx.quantize(..., global_scale=)``. Pass the same value to :func:`mlx_dequantize`.
         policy: last axis not divisible by ``group_size``: ``"error"`` (default, as MLX), ``"pad"`` (zero-pad rows
             to a multiple of the group; pass ``width=`` to :func:`mlx_dequantize`), ``"fallback"`` (the largest valid
             group size ≤ ``group_size`` that divides the width; the group size used is ``width // scales.shape[-1]``).
@@ -389,6 +427,7 @@ def mlx_quantize(
     check_choice("policy", policy, WIDTH_POLICIES)
     check_choice("rounding", rounding, ("half_even", "half_away"))
     g, nb = _params(mode, group_size, bits)
+    gs = _global_scale(global_scale, mode)
     dt = _float_dtype(b, w)
     if dt == "float64":
         w = b.astype(w, "float32")
@@ -409,11 +448,12 @@ def mlx_quantize(
         raise NonFiniteError("mlx_quantize: the weights hold NaN or inf (MLX's result would be undefined)")
     check_choice("impl", impl, ("auto", "generic", "native"))
     if impl != "generic" and _native_ok(b, w, g, mode, rounding, impl):
-        r = b.mx.quantize(w, group_size=g, bits=nb, mode=mode)
+        kw = {} if gs is None else {"global_scale": b.mx.array(gs, dtype=b.mx.float32)}
+        r = b.mx.quantize(w, group_size=g, bits=nb, mode=mode, **kw)
         return (r[0], r[1], r[2]) if mode == "affine" else (r[0], r[1], None)
     if mode == "affine":
         return _affine_quantize(b, w, g, nb, rounding)
-    wq, sc = _fp_quantize(b, w, g, nb, mode)
+    wq, sc = _fp_quantize(b, w, g, nb, mode, gs)
     return wq, sc, None
 
 
@@ -424,8 +464,9 @@ def mlx_dequantize(
     group_size: int | None = None,
     bits: int | None = None,
     mode: str = "affine",
-    *,
+    global_scale: Any = None,
     dtype: Any = None,
+    *,
     width: int | None = None,
     backend: str | None = None,
 ) -> Any:
@@ -438,6 +479,8 @@ def mlx_dequantize(
         group_size: as in :func:`mlx_quantize` (``None`` → the mode's default).
         bits: as in :func:`mlx_quantize`.
         mode: ``"affine"``, ``"mxfp4"``, ``"mxfp8"`` or ``"nvfp4"``.
+        global_scale: nvfp4 only: the global scale given to :func:`mlx_quantize` (scales become
+            ``scale · global_scale/2688`` in float32). Positional order as ``mx.dequantize``.
         dtype: output dtype (a name, an MLX dtype such as ``mx.float16`` or a NumPy dtype); default: affine → the
             scales' dtype; microscaling → bfloat16 on MLX (as ``mx.dequantize``), float32 on NumPy (NumPy has no
             bfloat16). Microscaling values are multiplied in the output dtype, as MLX does (float16: a scale above
@@ -463,6 +506,7 @@ def mlx_dequantize(
     b = get_backend(wq, backend)
     wq, scales = b.asarray(wq), b.asarray(scales)
     g, nb = _params(mode, group_size, bits)
+    gs = _global_scale(global_scale, mode)
     dtype = _dtype_arg(dtype)
     if dtype is not None:
         check_choice("dtype", dtype, ("float32", "float16", "bfloat16", "float64"))
@@ -488,7 +532,7 @@ def mlx_dequantize(
     else:
         if b.dtype_name(scales) != "uint8":
             raise InputTypeError(f"mode {mode!r} expects uint8 scale codes, got dtype {b.dtype_name(scales)}")
-        w = _fp_dequantize(b, wq, scales, g, nb, mode, dtype)
+        w = _fp_dequantize(b, wq, scales, g, nb, mode, dtype, gs)
     if width is not None:
         if not 0 <= width <= w.shape[-1]:
             raise InvalidArgumentError(f"width {width} is outside [0, {w.shape[-1]}]")

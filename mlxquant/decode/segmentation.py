@@ -191,8 +191,11 @@ def _labels(labels: Any, n: int, allow_more: bool = False) -> tuple[str, ...] | 
     if labels is None:
         return None
     lab = get_labels(labels) if isinstance(labels, str) else tuple(str(v) for v in labels)
-    if len(lab) < n or (len(lab) != n and not allow_more and len(lab) != n):
-        raise ShapeError(f"segmentation output has {n} classes but labels have {len(lab)}")
+    if n == len(lab) + 1:  # one more class than labels: a background class at 0 (ADE20K 150 + 1, ...)
+        return ("background", *lab)
+    if len(lab) < n or (len(lab) != n and not allow_more):
+        raise ShapeError(f"segmentation output has {n} classes but labels have {len(lab)} (expected {n}, or {n - 1} "
+                         "plus a background class at 0)")
     return lab
 
 

@@ -46,8 +46,10 @@ def test_segmentation_errors():
         mq.decode.segmentation(np.zeros((1, 1, 4, 4), np.float32))
     with pytest.raises(mq.ShapeError, match="expected 4-D"):
         mq.decode.segmentation(np.zeros((4, 4), np.float32))
-    with pytest.raises(mq.ShapeError, match="3 classes but labels have 2"):
-        mq.decode.segmentation(np.zeros((1, 3, 4, 4), np.float32), labels=["a", "b"])
+    with pytest.raises(mq.ShapeError, match="4 classes but labels have 2"):
+        mq.decode.segmentation(np.zeros((1, 4, 4, 4), np.float32), labels=["a", "b"])
+    s = mq.decode.segmentation(np.zeros((1, 151, 2, 2), np.float32), labels="ade20k")  # background + 150
+    assert s.labels[0] == "background" and s.labels[1] == "wall" and len(s.labels) == 151
     with pytest.raises(mq.NonFiniteError):
         mq.decode.segmentation(np.full((1, 2, 2, 2), np.nan, np.float32))
     with pytest.raises(mq.InvalidArgumentError, match="valid values are: nchw, nhwc"):

@@ -145,3 +145,36 @@ def test_global_scale_errors():
     for bad in (0.0, -1.0, float("nan"), float("inf"), np.ones(2, np.float32)):
         with pytest.raises(InvalidArgumentError, match="global_scale"):
             mlx_quantize(w, mode="nvfp4", global_scale=bad)
+
+
+@pytest.mark.parametrize("mode", ["mxfp4", "mxfp8"])
+def test_native_path_not_used_where_mlx_wraps_the_e8m0_code(mode):
+    """impl="auto" on MLX input must give the generic result (NumPy == MLX): for groups whose scale is below 2^-127
+    MLX's E8M0 code wraps around (garbage), so the native path must not be taken there."""
+    rng = np.random.default_rng(17)
+    w = (rng.standard_normal((4, 64)) * np.array([[1e-40], [1e-38], [3e-37], [1.0]])).astype(np.float32)
+    got_np = mlx_quantize(w, mode=mode)
+    got_mx = mlx_quantize(mx.array(w), mode=mode)  # impl="auto"
+    gen_mx = mlx_quantize(mx.array(w), mode=mode, impl="generic")
+    for a, b_, c in zip(got_np[:2], got_mx[:2], gen_mx[:2], strict=True):
+        np.testing.assert_array_equal(np.array(b_), a)
+        np.testing.assert_array_equal(np.array(c), a)
+    # the rows MLX does get right are still bit-exact with it
+    ref = mx.quantize(mx.array(w[3:]), mode=mode)
+    np.testing.assert_array_equal(got_np[0][3:], np.array(ref[0]))
+    np.testing.assert_array_equal(got_np[1][3:], np.array(ref[1]))
+
+
+@pytest.mark.parametrize("gs", [None, 1e-6])
+def test_native_path_not_used_where_mlx_nvfp4_argmin_ties(gs):
+    """nvfp4 with the scale saturated at 448 and |w / scale| ≥ 2^24: every |v - LUT entry| of MLX's float32 argmin
+    rounds to the same value and MLX picks code 0 for the largest weights. impl="auto" must then give the generic
+    (saturating) result, equal to NumPy's."""
+    rng = np.random.default_rng(19)
+    w = (rng.standard_normal((4, 32)) * np.array([[1.0], [1e9], [1e10], [1e30]])).astype(np.float32)
+    got_np = mlx_quantize(w, mode="nvfp4", global_scale=gs)
+    got_mx = mlx_quantize(mx.array(w), mode="nvfp4", global_scale=gs)
+    for a, b_ in zip(got_np[:2], got_mx[:2], strict=True):
+        np.testing.assert_array_equal(np.array(b_), a)
+    codes = np.array(got_np[0][3]).view(np.uint8)  # the largest row saturates at ±6 (codes 7 / 15 in each nibble)
+    assert set(np.unique(codes & 0x7).tolist()) == {7} and set(np.unique(codes >> 4 & 0x7).tolist()) == {7}

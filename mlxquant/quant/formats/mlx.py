@@ -88,7 +88,7 @@ def resolve_group_size(width: int, group_size: int, mode: str = "affine") -> int
     )
 
 
-def _native_ok(b: Backend, w: Any, g: int, mode: str, rounding: str, impl: str) -> bool:
+def _native_ok(b: Backend, w: Any, g: int, mode: str, rounding: str, impl: str, gs: float | None = None) -> bool:
     """Whether ``mx.quantize`` gives exactly the generic result here: MLX input on MLX's CPU device (GPU kernels
     round ties away from zero), round half to even, and not the nvfp4 shapes MLX's CPU path cannot reshape."""
     reasons = []
@@ -100,6 +100,21 @@ def _native_ok(b: Backend, w: Any, g: int, mode: str, rounding: str, impl: str) 
             reasons.append("MLX's default device is not the CPU (its GPU kernels round ties away from zero)")
         if mode == "nvfp4" and w.size % 32:
             reasons.append("MLX's CPU nvfp4 fails when the element count is not a multiple of 32")
+        if mode in ("mxfp4", "mxfp8") and b.dtype_name(w) != "float16" and w.size:
+            # a group scale amax/maxval below 2^-127 makes MLX's E8M0 code e + 127 wrap around (garbage codes); a
+            # non-zero |w| below maxval·2^-127 (float32 / bfloat16 only) may start such a group: take the generic
+            # path, which clamps the code (conservative: a tiny value in a normal group costs only speed)
+            a = b.abs(b.astype(w, "float32"))
+            thr = b.const((6.0 if mode == "mxfp4" else 448.0) * 2.0**-127, "float32")  # E2M1 / E4M3 max · 2^-127
+            if bool(b.any(b.logical_and(a > b.const(0.0, "float32"), a < thr)).item()):
+                reasons.append("a group scale below 2^-127 would wrap MLX's E8M0 code")
+        if mode == "nvfp4" and w.size:
+            # with the E4M3 scale saturated at 448, |v| = |w|/448·enc can reach 2^24, where MLX's float32 LUT argmin
+            # sees equal distances to every entry and picks code 0; the generic path saturates at ±6
+            enc = 1.0 if gs is None else float(np.float32(_NVFP4_ENC) / np.float32(gs))
+            amax = float(b.max(b.abs(b.astype(w, "float32"))).item())
+            if amax / 448.0 * enc >= 2.0**24:  # E4M3 max 448; 2^24: float32 integers stop being exact
+                reasons.append("|w| / 448 reaches 2^24, where MLX's nvfp4 code argmin breaks down")
     if rounding != "half_even":
         reasons.append("rounding is not half_even")
     if reasons and impl == "native":
@@ -447,7 +462,7 @@ def mlx_quantize(
     if w.size and not bool(b.all(b.isfinite(w)).item()):
         raise NonFiniteError("mlx_quantize: the weights hold NaN or inf (MLX's result would be undefined)")
     check_choice("impl", impl, ("auto", "generic", "native"))
-    if impl != "generic" and _native_ok(b, w, g, mode, rounding, impl):
+    if impl != "generic" and _native_ok(b, w, g, mode, rounding, impl, gs):
         kw = {} if gs is None else {"global_scale": b.mx.array(gs, dtype=b.mx.float32)}
         r = b.mx.quantize(w, group_size=g, bits=nb, mode=mode, **kw)
         return (r[0], r[1], r[2]) if mode == "affine" else (r[0], r[1], None)

@@ -159,6 +159,7 @@ class _Observer:
         n = int(np.prod(x2.shape))
         if n == 0:  # torch observers return early on empty input, without initializing
             return None
+        self._before = (self.num_batches, self.count, self.num_nan, self.num_inf, self.channels, self.backend)
         self.channels = c
         self.backend = self.backend or b.name
         mn, mx, nan, inf = _scan(b, x2)
@@ -168,6 +169,10 @@ class _Observer:
         self.num_batches += 1
         self._batch_minmax = (mn, mx, nan + inf == 0)
         return b, x2
+
+    def _undo_begin(self) -> None:
+        """Forget the counts that :meth:`_begin` added for a batch that is then refused."""
+        self.num_batches, self.count, self.num_nan, self.num_inf, self.channels, self.backend = self._before
 
     def _check_merge(self, other: _Observer) -> None:
         if type(other) is not type(self):
@@ -665,7 +670,8 @@ def amax_mse(
     start_bin: int = 128,
 ) -> float:
     """``_compute_amax_mse``: the bin centre (from ``start_bin``) whose fake-quantization of all bin centres has the
-    least count-weighted squared error (first minimum wins).
+    least count-weighted squared error (``np.argmin``: the first minimum wins, and the first NaN when float32 errors
+    overflow, as the original).
 
     In float32 as the original (torch): ``centers = (edges[1:] + edges[:-1]) / 2``; for a candidate ``amax``,
     ``scale = qmax / amax`` with ``qmax = 2^(bits-1+unsigned) - 1``, ``q = clamp(rne(c·scale), qmin, qmax) / scale``
@@ -680,26 +686,33 @@ def amax_mse(
     """
     check_positive_int("stride", stride)
     cnt = np.asarray(counts).astype(_F32)
-    e = np.asarray(edges).astype(_F32)
+    with np.errstate(over="ignore"):
+        e = np.asarray(edges).astype(_F32)
     if cnt.sum() <= 0:
         raise NonFiniteError("the histogram is empty")
+    if not np.all(np.isfinite(e)):
+        raise NonFiniteError(
+            f"amax_mse works in float32 and the bin edges overflow it (last edge {float(np.asarray(edges)[-1])!r}); "
+            "scale the data down"
+        )
     centers = (e[1:] + e[:-1]) / _F32(2)
     qmax = _F32(2.0 ** (num_bits - 1 + int(unsigned)) - 1)
     qmin = _F32(0) if unsigned else -qmax
-    best, best_i = math.inf, None
-    for i in range(start_bin, len(centers), stride):
+    args = list(range(start_bin, len(centers), stride))
+    if not args:
+        raise InvalidArgumentError(f"start_bin {start_bin} is beyond the histogram's {len(centers)} bins")
+    errs = []
+    for i in args:
         amax = centers[i]
         if amax <= _F32(2.0**-24):  # pytorch-quantization: amax ≤ 2^-24 quantizes everything to 0
             qc = np.zeros_like(centers)
         else:
             scale = qmax / amax
             qc = np.clip(np.round(centers * scale), qmin, qmax) / scale
-        err = float(np.mean(((qc - centers) ** 2 * cnt).astype(_F32), dtype=_F32))
-        if err < best:
-            best, best_i = err, i
-    if best_i is None:
-        raise InvalidArgumentError(f"start_bin {start_bin} is beyond the histogram's {len(centers)} bins")
-    return float(centers[best_i])
+        with np.errstate(over="ignore", invalid="ignore"):  # |error| > 1.8e19 squares to inf (inf·0 = NaN), as torch
+            errs.append(np.mean(((qc - centers) ** 2 * cnt).astype(_F32), dtype=_F32))
+    # np.argmin as the original: the first minimum, and the first NaN if any (float32 overflow of huge ranges)
+    return float(centers[args[int(np.argmin(np.asarray(errs, _F32)))]])
 
 
 class _AmaxObserver(MinMaxObserver):
@@ -1014,7 +1027,18 @@ class HistogramObserver(_Observer):
             self.min_val, self.max_val = min(self.min_val, x_min), max(self.max_val, x_max)
             return x
         flat = b.reshape(x2, (-1,))
-        if not (np.isfinite(self.min_val) and np.isfinite(self.max_val)):
+        fresh = not (np.isfinite(self.min_val) and np.isfinite(self.max_val))
+        lo, hi = (x_min, x_max) if fresh else (min(self.min_val, x_min), max(self.max_val, x_max))
+        with np.errstate(over="ignore"):
+            span = _F32(hi) - _F32(lo)
+        if not np.isfinite(span):
+            # torch's histc then drops every value (x - lo)·bins / inf and returns a NaN scale; refuse instead
+            self._undo_begin()
+            raise NonFiniteError(
+                f"HistogramObserver: the range [{float(lo)!r}, {float(hi)!r}] is too wide for a float32 histogram "
+                "(max - min overflows float32); scale the data down or use MinMaxObserver"
+            )
+        if fresh:
             self.min_val, self.max_val = x_min, x_max
             self.histogram = _torch_histc_bins(b, flat, x_min, x_max, self.bins, all_finite)
             return x
@@ -1080,9 +1104,14 @@ class HistogramObserver(_Observer):
     def search_range(self, dtype_bits: int = 8) -> tuple[float, float]:
         """torch's ``_non_linear_param_search``: the (min, max) clipping range minimizing the L2 error."""
         self._require_data()
-        hist, mn, mx = self._search_inputs()
-        bins = self.bins
-        bin_width = (mx - mn) / _F32(bins)
+        with np.errstate(over="ignore"):
+            hist, mn, mx = self._search_inputs()
+            bin_width = (mx - mn) / _F32(bins := self.bins)
+        if not (np.isfinite(mn) and np.isfinite(mx) and np.isfinite(bin_width)):
+            raise NonFiniteError(
+                f"HistogramObserver: the histogram range [{float(mn)!r}, {float(mx)!r}] overflows float32 "
+                "(|x| near 2^128 in mode='fixed'); scale the data down or use MinMaxObserver"
+            )
         total = float(hist.sum(dtype=_F32))
         csum = np.cumsum(hist, dtype=_F32)
         dst_nbins = 2**dtype_bits

@@ -242,6 +242,33 @@ def test_bad_input_and_merge_errors(backend):
         mq.MinMaxObserver(axis=3).update(as_backend(np.ones((2, 2), np.float32), backend))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_ranges_too_wide_for_float32_raise_clearly(backend):
+    # max - min (or the power-of-two histogram range) overflows float32: torch's HistogramObserver silently drops
+    # every value and returns a NaN scale; we raise a clear NonFiniteError instead of crashing in np.bincount
+    # or searching over inf edges. The observer stays usable (the failing batch is not folded in).
+    x = as_backend(np.array([3e38, -3e38, 0.0, 1.0], np.float32), backend)
+    obs = mq.HistogramObserver()
+    obs.update(as_backend(np.array([1.0, 2.0], np.float32), backend))
+    with pytest.raises(mq.NonFiniteError, match="float32"):
+        obs.update(x)
+    assert obs.compute_qparams("uint8") is not None and obs.num_batches == 1
+    with pytest.raises(mq.NonFiniteError, match="float32"):
+        mq.HistogramObserver().update(x)
+    fixed = mq.HistogramObserver(mode="fixed")
+    fixed.update(x)
+    with pytest.raises(mq.NonFiniteError, match="float32"):
+        fixed.compute_qparams("int8", symmetric=True)
+    mse = mq.MSEObserver()
+    mse.update(as_backend(np.array([np.finfo(np.float32).max, 1.0], np.float32), backend))  # top edge 2^128
+    with pytest.raises(mq.NonFiniteError, match="float32"):
+        mse.compute_amax()
+    for cls in (mq.EntropyObserver, mq.PercentileObserver):  # their amax is a float64 edge: fine
+        o = cls()
+        o.update(x)
+        assert np.isfinite(o.compute_amax()).all()
+
+
 def test_update_returns_input_and_does_not_mutate(backend):
     x = as_backend(np.array([[1.0, -2.0], [3.0, 4.0]], np.float32), backend)
     for cls in ALL:

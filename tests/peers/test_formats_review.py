@@ -178,3 +178,18 @@ def test_native_path_not_used_where_mlx_nvfp4_argmin_ties(gs):
         np.testing.assert_array_equal(np.array(b_), a)
     codes = np.array(got_np[0][3]).view(np.uint8)  # the largest row saturates at ±6 (codes 7 / 15 in each nibble)
     assert set(np.unique(codes & 0x7).tolist()) == {7} and set(np.unique(codes >> 4 & 0x7).tolist()) == {7}
+
+
+def test_gguf_accepts_the_gguf_packages_type_enum_and_lowercase_names():
+    gguf = pytest.importorskip("gguf")
+    quants = pytest.importorskip("gguf.quants")
+    x = np.random.default_rng(23).standard_normal((2, 64)).astype(np.float32)
+    t = gguf.GGMLQuantizationType.Q5_1
+    ref = quants.quantize(x, t)
+    np.testing.assert_array_equal(gguf_quantize(x, t), ref)
+    np.testing.assert_array_equal(gguf_quantize(x, "q5_1"), ref)
+    np.testing.assert_array_equal(gguf_dequantize(ref, t), quants.dequantize(ref, t))
+    from mlxquant import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="valid values are: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1"):
+        gguf_quantize(x, gguf.GGMLQuantizationType.Q4_K)

@@ -36,6 +36,15 @@ __all__ = ["GGUF_TYPES", "gguf_dequantize", "gguf_quantize", "gguf_row_bytes"]
 _QK = 32  # values per block for every legacy type (QK8_0 = QK4_0 = QK4_1 = QK5_0 = QK5_1 = 32)
 
 
+def _qtype(qtype: Any) -> str:
+    """A GGUF type name: ``"Q4_0"``, ``"q4_0"`` or the ``gguf`` package's ``GGMLQuantizationType.Q4_0``."""
+    name = getattr(qtype, "name", qtype)  # an enum member → its name
+    if isinstance(name, str) and name.upper() in GGUF_TYPES:
+        return name.upper()
+    check_choice("qtype", qtype, GGUF_TYPES)
+    return name  # pragma: no cover - check_choice raised
+
+
 def gguf_row_bytes(width: int, qtype: str) -> int:
     """Bytes of one quantized row of ``width`` values.
 
@@ -43,7 +52,7 @@ def gguf_row_bytes(width: int, qtype: str) -> int:
         >>> gguf_row_bytes(4096, "Q4_0")
         2304
     """
-    check_choice("qtype", qtype, GGUF_TYPES)
+    qtype = _qtype(qtype)
     blk, size = GGUF_TYPES[qtype]
     if width % blk:
         raise ShapeError(f"row width {width} is not a multiple of the {qtype} block size {blk}")
@@ -148,7 +157,8 @@ def gguf_quantize(x: Any, qtype: str = "Q4_0", *, backend: str | None = None) ->
 
     Args:
         x: float array (any float dtype; computed in float32); the last axis must be a multiple of 32.
-        qtype: ``"Q8_0"``, ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"`` or ``"Q5_1"``.
+        qtype: ``"Q8_0"``, ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"`` or ``"Q5_1"`` (case-insensitive), or the ``gguf``
+            package's ``GGMLQuantizationType`` member.
         backend: force ``"numpy"`` or ``"mlx"``.
 
     Returns:
@@ -169,7 +179,7 @@ def gguf_quantize(x: Any, qtype: str = "Q4_0", *, backend: str | None = None) ->
     """
     from ..tensor import QuantizedTensor
 
-    check_choice("qtype", qtype, GGUF_TYPES)
+    qtype = _qtype(qtype)
     if isinstance(x, QuantizedTensor):
         raise AlreadyQuantizedError(f"this tensor is already quantized ({x.describe()})")
     b = get_backend(x, backend)
@@ -194,7 +204,8 @@ def gguf_dequantize(blocks: Any, qtype: str, shape: Any = None, *, backend: str 
 
     Args:
         blocks: uint8 block bytes (last axis a multiple of the block size in bytes).
-        qtype: ``"Q8_0"``, ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"`` or ``"Q5_1"``.
+        qtype: ``"Q8_0"``, ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"`` or ``"Q5_1"`` (case-insensitive), or the ``gguf``
+            package's ``GGMLQuantizationType`` member.
         shape: the float shape to return (default: leading axes kept, last axis ``bytes // size * 32``).
         backend: force ``"numpy"`` or ``"mlx"``.
 
@@ -211,7 +222,7 @@ def gguf_dequantize(blocks: Any, qtype: str, shape: Any = None, *, backend: str 
         >>> gguf_dequantize(gguf_quantize(x, "Q8_0"), "Q8_0")[:4].tolist()
         [-15.9990234375, -14.9912109375, -13.9833984375, -12.9755859375]
     """
-    check_choice("qtype", qtype, GGUF_TYPES)
+    qtype = _qtype(qtype)
     b = get_backend(blocks, backend)
     blocks = b.asarray(blocks)
     if b.dtype_name(blocks) != "uint8":

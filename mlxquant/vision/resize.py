@@ -447,11 +447,23 @@ def _resize_pil(x: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray
     mode = _PIL_MODES[c]
     flat = x.reshape((-1, *x.shape[-3:]))
     out = np.empty((flat.shape[0], size[0], size[1], c), dtype=np.uint8)
-    for i in range(flat.shape[0]):
+
+    def one(i: int) -> None:
         src = np.ascontiguousarray(flat[i] if c != 1 else flat[i][..., 0])
         im = Image.frombuffer(mode, (src.shape[1], src.shape[0]), src, "raw", mode, 0, 1)
         r = np.asarray(im.resize((size[1], size[0]), _PIL_FILTERS[method]))
         out[i] = r if c != 1 else r[..., None]
+
+    n = int(flat.shape[0])
+    if n > 1:
+        # batches: Pillow releases the GIL while resizing, so images of a batch run on all cores
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(n, os.cpu_count() or 1)) as pool:
+            list(pool.map(one, range(n)))
+    elif n == 1:
+        one(0)
     return out.reshape((*x.shape[:-3], size[0], size[1], c))
 
 

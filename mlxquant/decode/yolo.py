@@ -14,7 +14,7 @@ Per image (Ultralytics ``non_max_suppression``):
 6. The first ``max_det`` in descending score order.
 
 End-to-end outputs (YOLOv10 / ``end2end``, ``[B, K, 6]`` = x1, y1, x2, y2, score, class): ``score > conf``,
-``classes`` filter, then the first ``max_det`` in the model's order (no NMS).
+the first ``max_det`` in the model's order, then the ``classes`` filter (as Ultralytics; no NMS).
 """
 
 from __future__ import annotations
@@ -209,13 +209,13 @@ def _labels_for(lab: Any, ids: np.ndarray) -> tuple[str, ...]:
 
 def _end2end(b: Backend, p: Any, conf: float, classes: Any, md: int | None, lab: Any) -> Detections:
     pn = to_numpy(p)
-    keep = pn[:, 4] > np.float32(conf)
     cls = pn[:, 5]
-    if classes is not None:
-        keep &= np.isin(cls, classes)
-    idx = np.flatnonzero(keep)
+    # Ultralytics: pred[pred[:, 4] > conf][:max_det], then the classes filter (max_det counts rows before it)
+    idx = np.flatnonzero(pn[:, 4] > np.float32(conf))
     if md is not None:
         idx = idx[:md]
+    if classes is not None:
+        idx = idx[np.isin(cls[idx], classes)]
     ids = np.round(cls[idx]).astype(np.int32) if idx.size else np.zeros(0, np.int32)
     ii = b.asarray(idx.astype(np.int32))
     sel = b.take(p, ii, axis=0)

@@ -36,6 +36,18 @@ def test_layout_detection_and_labels(backend):
     assert mq.decode.yolo(_v8()[0])[0].labels == ("dog", "cat")  # unbatched
 
 
+
+def test_end2end_max_det_counts_rows_before_the_class_filter(backend):
+    # Ultralytics: pred[pred[:, 4] > conf][:max_det], then the classes filter
+    e2e = np.zeros((1, 300, 6), np.float32)
+    e2e[0, :, 2:4] = 10
+    e2e[0, :4, 4] = [0.9, 0.8, 0.7, 0.6]
+    e2e[0, :4, 5] = [1, 2, 1, 1]
+    d = mq.decode.yolo(as_backend(e2e, backend), classes=[1], max_det=2, labels=None)[0]
+    assert mq.to_numpy(d.class_ids).tolist() == [1] and mq.to_numpy(d.scores).tolist() == [np.float32(0.9)]
+    d = mq.decode.yolo(as_backend(e2e, backend), classes=[1], max_det=3, labels=None)[0]
+    np.testing.assert_array_equal(mq.to_numpy(d.scores), np.float32([0.9, 0.7]))
+
 def test_layout_errors():
     with pytest.raises(mq.InvalidArgumentError, match=r"square.*format='yolov8'"):
         mq.decode.yolo(np.zeros((1, 84, 84), np.float32))

@@ -109,11 +109,12 @@ def ultralytics_nms(prediction, conf_thres=0.25, iou_thres=0.45, classes=None, a
     if prediction.shape[-1] == 6 and not yolov5:  # end-to-end
         out = []
         for pred in prediction:
-            mask = pred[:, 4] > conf_thres
+            # Ultralytics: pred[pred[:, 4] > conf_thres][:max_det], THEN the classes filter (max_det counts the
+            # rows before the class filter)
+            p = pred[pred[:, 4] > conf_thres][:max_det]
             if classes is not None:
-                mask &= (pred[:, 5:6] == classes).any(1)
-            idx = mask.nonzero(as_tuple=False).view(-1)[:max_det]
-            out.append(pred[idx])
+                p = p[(p[:, 5:6] == classes).any(1)]
+            out.append(p)
         return out
     if yolov5:
         bs = prediction.shape[0]

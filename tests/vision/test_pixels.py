@@ -117,24 +117,6 @@ def test_gray_matches_pillow_and_oracle(backend):
     assert mq.vision.to_gray(edge)[..., 0].tolist() == [[255, 0, 1]]
 
 
-def test_gray_matches_opencv():
-    cv2 = pytest.importorskip("cv2")
-    img = np.random.default_rng(2).integers(0, 256, (9, 11, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(mq.vision.to_gray(img, weights="opencv")[..., 0],
-                                  cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
-    np.testing.assert_array_equal(mq.vision.to_gray(img[..., ::-1], order="bgr", weights="opencv")[..., 0],
-                                  cv2.cvtColor(img[..., ::-1], cv2.COLOR_BGR2GRAY))
-
-
-@given(h=st.integers(1, 12), w=st.integers(1, 12), seed=st.integers(0, 999),
-       fmt=st.sampled_from(["nv12", "nv21", "i420", "yv12"]), order=st.sampled_from(["rgb", "bgr"]))
-def test_yuv_matches_opencv_exactly(h, w, seed, fmt, order):
-    cv2 = pytest.importorskip("cv2")
-    f = np.random.default_rng(seed).integers(0, 256, (3 * h, 2 * w), dtype=np.uint8)
-    code = getattr(cv2, f"COLOR_YUV2{order.upper()}_{fmt.upper()}")
-    np.testing.assert_array_equal(mq.vision.yuv_to_rgb(f, fmt, order=order), cv2.cvtColor(f, code))
-
-
 def test_yuv_oracle_flat_and_errors(backend):
     f = np.random.default_rng(3).integers(0, 256, (6, 4), dtype=np.uint8)
     assert_equal(mq.vision.yuv_to_rgb(as_backend(f.ravel(), backend), size=(4, 4)), ref.yuv_nv12_to_rgb_cv(f),
@@ -145,17 +127,6 @@ def test_yuv_oracle_flat_and_errors(backend):
         mq.vision.yuv_to_rgb(np.zeros(10, np.uint8), size=(4, 4))
     with pytest.raises(mq.InputTypeError):
         mq.vision.yuv_to_rgb(np.zeros((6, 4), np.float32))
-
-
-def test_yuv_full_range_matches_pillow_within_one():
-    rng = np.random.default_rng(4)
-    y = rng.integers(0, 256, (8, 8), dtype=np.uint8)
-    u = rng.integers(0, 256, (4, 4), dtype=np.uint8)
-    v = rng.integers(0, 256, (4, 4), dtype=np.uint8)
-    up = lambda p: np.repeat(np.repeat(p, 2, 0), 2, 1)  # noqa: E731
-    expected = np.asarray(PIL.fromarray(np.stack([y, up(u), up(v)], -1), "YCbCr").convert("RGB")).astype(int)
-    frame = np.concatenate([y, np.stack([u, v], -1).reshape(4, 8)], axis=0)
-    assert np.abs(mq.vision.yuv_to_rgb(frame, "nv12", full_range=True).astype(int) - expected).max() <= 1
 
 
 def test_convert_color(backend):
@@ -297,18 +268,6 @@ def test_exif_orientation_table_matches_pillow(orientation):
     np.testing.assert_array_equal(mq.vision.load_image(buf.getvalue()), expected)
     ours = _ORIENT_OPS.get(orientation, lambda a: a)(img)
     np.testing.assert_array_equal(ours, expected)
-
-
-def test_mediapipe_normalization_equals_opencv_convert_to():
-    """cv2.normalize(NORM_MINMAX, -1..1) on an image holding 0 and 255 is convertTo(CV_32F, 2/255, -1)."""
-    cv2 = pytest.importorskip("cv2")
-    x = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    expected = cv2.normalize(x, None, -1, 1, cv2.NORM_MINMAX, dtype=cv2.CV_32F)
-    got = mq.vision.normalize(x[..., None], "mediapipe")[..., 0]
-    np.testing.assert_array_equal(got, expected)
-    assert (mq.vision.normalize(x[..., None], "tensorflow")[..., 0] != expected).sum() > 100  # not the same thing
-    with pytest.raises(mq.InputTypeError, match="uint8"):
-        mq.vision.normalize(x.astype(np.float32)[..., None], "mediapipe")
 
 
 def test_load_directory_and_bomb_errors(tmp_path, monkeypatch):

@@ -181,7 +181,8 @@ def quantize(x: np.ndarray, p: Any, formula: str, mode: str) -> np.ndarray | Non
         or x.size < max(MIN_SIZE, 1)
     ):
         return None
-    x = np.ascontiguousarray(x)  # a strided view: one copy, still far cheaper than the generic kernel's passes
+    if not x.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+        x = np.ascontiguousarray(x)  # a strided view: one copy, still far cheaper than the generic kernel's passes
     shape = x.shape
     rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis, p.layout.block_size)
     d = shape[p.layout.axis] if p.layout.axis is not None else 1
@@ -313,7 +314,8 @@ def dequantize(q: np.ndarray, p: Any) -> np.ndarray | None:
         or q.size < max(MIN_SIZE, 1)
     ):
         return None
-    q = np.ascontiguousarray(q)
+    if not q.flags.c_contiguous:
+        q = np.ascontiguousarray(q)
     shape = q.shape
     rows, cols, pmode = _as_2d(shape, p.layout.kind, p.layout.axis, p.layout.block_size)
     d = shape[p.layout.axis] if p.layout.axis is not None else 1

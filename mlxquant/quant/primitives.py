@@ -404,16 +404,14 @@ def _saturate(b: Backend, r: Any, p: _Params, zp_included: bool) -> Any:
     """Saturate the rounded value to the dtype's range (NaN -> qmin) and cast to the storage dtype."""
     qt = p.qt
     if qt.bits < 32:
-        # All values involved are integers of magnitude < 2**17: exact in float32.
-        if zp_included:
-            lo, hi = b.const(float(qt.qmin)), b.const(float(qt.qmax))
-            r = b.clip(r, lo, hi)
-            r = b.where(b.isnan(r), lo, r)
-        else:
-            lo = b.const(float(qt.qmin)) - p.zp_f
-            hi = b.const(float(qt.qmax)) - p.zp_f
-            r = b.clip(r, lo, hi)
-            r = b.where(b.isnan(r), lo, r) + p.zp_f
+        # sat(r, qmin - zp, qmax - zp) + zp == sat(r + zp, qmin, qmax): r + zp is exact for |r| < 2**24 (integers),
+        # and beyond that it lies outside [qmin, qmax] on the same side (monotone), so both saturate alike. Scalar
+        # bounds: one fewer broadcast per element.
+        lo, hi = b.const(float(qt.qmin)), b.const(float(qt.qmax))
+        if not zp_included:
+            r = r + p.zp_f
+        r = b.clip(r, lo, hi)
+        r = b.where(b.isnan(r), lo, r)
         return b.astype(r, qt.storage)
     # int32: float32 cannot hold every int32; saturate in float to +-2**32 (exact), finish in int64.
     big = b.const(2.0**32)

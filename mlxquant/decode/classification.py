@@ -54,9 +54,11 @@ def classify(
 
     Probabilities: ``softmax(x / temperature)`` (stable: the row maximum is subtracted first), or with
     ``multi_label=True`` an independent ``sigmoid(x / temperature)`` per class; ``softmax=False`` takes the output
-    as scores already (no transform; temperature must then be 1). Top-k: descending score, ties to the lower index;
-    ``topk`` is capped at the number of classes. A model with one more class than the labels (1001 vs 1000) has a
-    background column at index 0: its label is ``"background"`` and class ``k`` is ``labels[k - 1]``.
+    as scores already (no transform; temperature must then be 1). Top-k: descending logit ``x / temperature`` (the
+    order of the scores, also where saturated sigmoid or underflowed softmax scores round equal), equal logits to
+    the lower index; ``topk`` is capped at the number of classes. A model with one more class than the labels
+    (1001 vs 1000) has a background column at index 0: its label is ``"background"`` and class ``k`` is
+    ``labels[k - 1]``.
 
     Args:
         output: logits / scores ``[C]`` or ``[B, C]`` (trailing 1-sized axes, e.g. ``[B, C, 1, 1]``, are dropped);
@@ -75,7 +77,7 @@ def classify(
     Raises:
         ShapeError: not ``[C]`` / ``[B, C]``, or labels shorter than the classes.
         InvalidArgumentError: ``topk < 1`` or ``temperature <= 0``.
-        NonFiniteError: NaN in the output.
+        NonFiniteError: NaN in the output; with softmax, a +inf logit or a row of -inf logits.
 
     Example:
         >>> import numpy as np
@@ -101,6 +103,15 @@ def classify(
     xn = to_numpy(x)
     if np.isnan(xn).any():
         raise NonFiniteError("classifier output contains NaN; check the model input (NaN or inf pixels?)")
+    if softmax and not multi_label:
+        # softmax is undefined (NaN: inf - inf) for a +inf logit or a row of -inf logits (torch gives NaN too)
+        bad_pos = np.isposinf(xn).any(axis=1)
+        bad_neg = np.isneginf(xn).all(axis=1)
+        if bad_pos.any() or bad_neg.any():
+            r = int(np.flatnonzero(bad_pos | bad_neg)[0])
+            what = "a +inf logit" if bad_pos[r] else "only -inf logits"
+            raise NonFiniteError(f"classifier output row {r} has {what}: softmax is undefined there; check the "
+                                 "model (float16 overflow?) or pass softmax=False")
     lab, offset = resolve_labels(labels, shape[1], what="classifier output")
     if temperature != 1.0:
         x = x / b.const(temperature, "float32")
@@ -113,7 +124,9 @@ def classify(
             raise InvalidArgumentError("temperature needs softmax=True or multi_label=True (it scales logits)")
         p = x
     k = min(int(topk), shape[1])
-    idx = topk_indices(b, p, k)
+    # Ranked by the logits x / T, on which softmax and sigmoid are monotone: same order as p wherever p differs,
+    # and scores that round equal in float32 (saturated sigmoid, underflowed softmax) keep the logits' order.
+    idx = topk_indices(b, x, k)
     sc = b.take_along_axis(p, b.astype(idx, "int32"), axis=-1)
     idx_np = to_numpy(idx)
     items = []

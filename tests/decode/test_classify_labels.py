@@ -69,6 +69,32 @@ def test_classify_stable_softmax_large_logits():
     assert np.isfinite(r[0].scores).all()
 
 
+
+def test_classify_ranks_by_logit_when_scores_round_equal(backend):
+    # sigmoid(20) and sigmoid(30) are both 1.0 in float32, exp(-300 - 0) and exp(-200 - 0) both underflow to 0:
+    # the ranking follows the logits (softmax / sigmoid are monotone), equal logits keep the lower index first
+    m = mq.decode.classify(as_backend(np.array([[20.0, 30.0, 0.0, 30.0]], np.float32), backend), topk=4,
+                           labels=None, multi_label=True)
+    assert mq.to_numpy(m[0].indices).tolist() == [1, 3, 0, 2]
+    s = mq.decode.classify(as_backend(np.array([[-300.0, -200.0, 0.0]], np.float32), backend), topk=3, labels=None)
+    assert mq.to_numpy(s[0].indices).tolist() == [2, 1, 0]
+    np.testing.assert_array_equal(mq.to_numpy(s[0].scores), np.float32([1, 0, 0]))
+    t = mq.decode.classify(as_backend(np.array([[-300.0, -200.0, 0.0]], np.float32), backend), topk=3, labels=None,
+                           temperature=0.5)
+    assert mq.to_numpy(t[0].indices).tolist() == [2, 1, 0]
+
+
+def test_classify_infinite_logits_raise_under_softmax():
+    with pytest.raises(mq.NonFiniteError, match=r"\+inf"):
+        mq.decode.classify(np.array([[1.0, np.inf, 0.0]], np.float32), labels=None)
+    with pytest.raises(mq.NonFiniteError, match="-inf"):
+        mq.decode.classify(np.array([[-np.inf, -np.inf]], np.float32), labels=None)
+    # -inf logits (masked classes) are fine: probability 0; sigmoid takes +inf (probability 1)
+    r = mq.decode.classify(np.array([[-np.inf, 0.0, 1.0]], np.float32), labels=None, topk=3)
+    assert r[0].indices.tolist() == [2, 1, 0] and float(r[0].scores[2]) == 0.0
+    m = mq.decode.classify(np.array([[np.inf, 0.0]], np.float32), labels=None, multi_label=True)
+    assert m[0].indices.tolist() == [0, 1] and m[0].scores.tolist() == [1.0, 0.5]
+
 def test_classify_errors():
     with pytest.raises(mq.ShapeError, match="the classifier output has 10 classes but the label set has 1000"):
         mq.decode.classify(np.zeros(10, np.float32))

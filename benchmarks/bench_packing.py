@@ -4,8 +4,9 @@ Sections (all medians of several repetitions, GB/s = bytes read + written per se
 same machine measured in the same run):
 
 1. pack / unpack per layout and bits (NumPy and MLX), 4096×4096 codes;
-2. affine quantize / dequantize of a 4096×4096 float32 matrix: mlxquant (NumPy generic, MLX generic, MLX auto =
-   native fast path) against ``mx.quantize`` / ``mx.dequantize``;
+2. affine quantize / dequantize of a 4096×4096 float32 matrix: mlxquant (NumPy auto = the cache-blocked NumPy fast
+   path, NumPy generic, MLX generic, MLX auto = ``mx.quantize`` after the checks) against ``mx.quantize`` /
+   ``mx.dequantize``;
 3. GGUF Q4_0 of the same matrix against the ``gguf`` package's quantizer;
 4. the checkpoint quantizer on a generated checkpoint (default 1 GB of float32 linear weights, also a smaller one):
    input GB/s and peak RSS of a fresh process (``VmHWM`` from /proc) beside the largest tensor's size.
@@ -139,6 +140,8 @@ def main() -> None:
                                                   **kw), moved_q, group=grp)
         bench.add(f"mlx_quantize {bits}b numpy", time_fn(lambda: mq.mlx_quantize(w, 64, bits), **kw), moved_q,
                   group=grp)
+        bench.add(f"mlx_quantize {bits}b numpy generic",
+                  time_fn(lambda: mq.mlx_quantize(w, 64, bits, impl="generic"), **kw), moved_q, group=grp)
         bench.add(f"mlx_quantize {bits}b mlx generic", time_fn(lambda: mq.mlx_quantize(wm, 64, bits, impl="generic"),
                                                                sync=mlx_sync, **kw), moved_q, group=grp)
         bench.add(f"mlx_quantize {bits}b mlx auto", time_fn(lambda: mq.mlx_quantize(wm, 64, bits), sync=mlx_sync,

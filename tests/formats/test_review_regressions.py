@@ -58,3 +58,105 @@ def test_quantized_tensor_keeps_the_nvfp4_global_scale(backend):
     assert qt.meta["global_scale"] == float(np.float32(0.37))
     ref = mlx_dequantize(*mlx_quantize(w, mode="nvfp4", global_scale=0.37), mode="nvfp4", global_scale=0.37)
     np.testing.assert_array_equal(np.array(qt.dequantize()), ref)
+
+
+# ---- the NumPy fast path of affine mlx_quantize is the generic path, bit for bit ------------------------------------
+from unittest import mock  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import mlxquant.quant.formats.mlx as _mlxfmt  # noqa: E402
+
+
+@st.composite
+def _affine_case(draw):
+    g = draw(st.sampled_from([32, 64, 128]))
+    bits = draw(st.sampled_from([2, 3, 4, 5, 6, 8]))
+    lead = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=2)))
+    width = g * draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from(["float32", "float16", "bfloat16"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    mag = 2.0 ** draw(st.integers(-20, 12))
+    w = rng.standard_normal((*lead, width)) * mag
+    kind = draw(st.sampled_from(["plain", "coarse", "zeros", "const", "signed_zeros"]))
+    if kind == "coarse":  # exact .5 ties of (w - bias) / scale
+        w = np.round(w / mag * 4) / 4
+    elif kind == "zeros":
+        w.reshape(-1, width)[::2, :g] = 0.0
+    elif kind == "const":
+        w.reshape(-1, width)[:, :g] = w.reshape(-1, width)[:, :1]
+    elif kind == "signed_zeros":
+        w = np.where(rng.random(w.shape) < 0.5, 0.0, -0.0) * np.where(rng.random(w.shape) < 0.3, 0, 1) + w * (
+            rng.random(w.shape) < 0.3)
+    w = w.astype(np.float32)
+    if dtype == "bfloat16":
+        ml = pytest.importorskip("ml_dtypes")
+        w = w.astype(ml.bfloat16)
+    else:
+        w = w.astype(dtype)
+    chunk = draw(st.sampled_from([1, 97, 1 << 16]))  # tiny chunks: many chunks, a partial last one
+    rounding = draw(st.sampled_from(["half_even", "half_away"]))
+    return w, g, bits, chunk, rounding
+
+
+@given(_affine_case())
+def test_numpy_affine_fast_path_equals_generic(case):
+    w, g, bits, chunk, rounding = case
+    with mock.patch.object(_mlxfmt, "_FAST_CHUNK", chunk):
+        fast = _mlxfmt.mlx_quantize(w, g, bits, rounding=rounding)  # impl="auto": the fast path on NumPy input
+    gen = _mlxfmt.mlx_quantize(w, g, bits, rounding=rounding, impl="generic")
+    for a, b in zip(fast, gen, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def test_numpy_affine_fast_path_is_taken_and_checks_finiteness():
+    w = np.random.default_rng(5).standard_normal((3, 128)).astype(np.float32)
+    with mock.patch.object(_mlxfmt, "_affine_quantize", side_effect=AssertionError("generic path taken")):
+        _mlxfmt.mlx_quantize(w, 64, 4)
+    from mlxquant import NonFiniteError
+
+    for bad in (np.nan, np.inf, -np.inf):
+        x = w.copy()
+        x[2, 100] = bad
+        with pytest.raises(NonFiniteError, match="NaN or inf"):
+            _mlxfmt.mlx_quantize(x, 64, 4)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 8])
+def test_numpy_affine_fast_path_equals_generic_on_many_groups(bits):
+    """Thousands of groups with many near-ties: a reciprocal multiply instead of the division, or a wrong group
+    extreme, shows up here even where 40 Hypothesis examples might miss it."""
+    rng = np.random.default_rng(bits)
+    w = rng.standard_normal((96, 1024)).astype(np.float32) * rng.choice([1e-3, 1.0, 50.0], size=(96, 1))
+    w[::3] = np.round(w[::3] * 16) / 16  # coarse rows: exact .5 ties
+    for g in (32, 64, 128):
+        with mock.patch.object(_mlxfmt, "_FAST_CHUNK", 4096):
+            fast = _mlxfmt.mlx_quantize(w, g, bits)
+        gen = _mlxfmt.mlx_quantize(w, g, bits, impl="generic")
+        for a, b in zip(fast, gen, strict=True):
+            assert np.array_equal(a, b), g
+
+
+@pytest.mark.parametrize("dt", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("mode", ["affine", "mxfp4", "nvfp4"])
+def test_nonfinite_weights_refused_on_every_path(dt, mode, backend):
+    """The finiteness check before mx.quantize reads MLX's CPU buffer through NumPy (bfloat16 via its bits): NaN and
+    ±inf are refused for every dtype and mode, on the generic and the fast / native paths alike."""
+    from mlxquant import NonFiniteError
+
+    if backend == "numpy" and dt == "bfloat16":
+        ml = pytest.importorskip("ml_dtypes")
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.random.default_rng(6).standard_normal((2, 64)).astype(np.float32)
+        x[1, 37] = bad
+        if backend == "mlx":
+            mx = pytest.importorskip("mlx.core")
+            w = mx.array(x).astype(getattr(mx, dt))
+        else:
+            w = x.astype(ml.bfloat16) if dt == "bfloat16" else x.astype(dt)
+        for impl in ("auto", "generic"):
+            with pytest.raises(NonFiniteError):
+                _mlxfmt.mlx_quantize(w, mode=mode, impl=impl)

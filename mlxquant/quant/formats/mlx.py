@@ -28,6 +28,7 @@ it in float) is a checkpoint-level decision: see :func:`mlxquant.quantize_checkp
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,27 @@ def resolve_group_size(width: int, group_size: int, mode: str = "affine") -> int
     )
 
 
+def _host_view(b: Backend, w: Any) -> np.ndarray | None:
+    """A NumPy view of an MLX array on MLX's CPU device, for the whole-array checks before ``mx.quantize``: MLX's CPU
+    reductions are single-threaded (``mx.all(mx.isfinite(w))`` took ~10x NumPy's time on a 4096² matrix, more than
+    ``mx.quantize`` itself), while NumPy reads the evaluated buffer without a copy. float32 / float16 as they are;
+    bfloat16 through its uint16 bits, widened exactly to float32. ``None`` elsewhere (NumPy input is handled by the
+    caller; a GPU array would need a transfer)."""
+    if b.name != "mlx" or b.mx.default_device() != b.mx.cpu:
+        return None
+    if b.dtype_name(w) == "bfloat16":
+        u = np.asarray(w.view(b.mx.uint16))
+        return (u.astype(np.uint32) << np.uint32(16)).view(np.float32)  # bf16 bits are float32's high half
+    return np.asarray(w)
+
+
+def _all_finite(b: Backend, w: Any) -> bool:
+    h = w if b.name == "numpy" else _host_view(b, w)
+    if h is not None:
+        return bool(np.isfinite(h).all())
+    return bool(b.all(b.isfinite(w)).item())
+
+
 def _native_ok(b: Backend, w: Any, g: int, mode: str, rounding: str, impl: str, gs: float | None = None) -> bool:
     """Whether ``mx.quantize`` gives exactly the generic result here: MLX input on MLX's CPU device (GPU kernels
     round ties away from zero), round half to even, and not the nvfp4 shapes MLX's CPU path cannot reshape."""
@@ -100,19 +122,21 @@ def _native_ok(b: Backend, w: Any, g: int, mode: str, rounding: str, impl: str, 
             reasons.append("MLX's default device is not the CPU (its GPU kernels round ties away from zero)")
         if mode == "nvfp4" and w.size % 32:
             reasons.append("MLX's CPU nvfp4 fails when the element count is not a multiple of 32")
-        if mode in ("mxfp4", "mxfp8") and b.dtype_name(w) != "float16" and w.size:
+        on_cpu = mx.default_device() == mx.cpu
+        if on_cpu and mode in ("mxfp4", "mxfp8") and b.dtype_name(w) != "float16" and w.size:
             # a group scale amax/maxval below 2^-127 makes MLX's E8M0 code e + 127 wrap around (garbage codes); a
             # non-zero |w| below maxval·2^-127 (float32 / bfloat16 only) may start such a group: take the generic
             # path, which clamps the code (conservative: a tiny value in a normal group costs only speed)
-            a = b.abs(b.astype(w, "float32"))
-            thr = b.const((6.0 if mode == "mxfp4" else 448.0) * 2.0**-127, "float32")  # E2M1 / E4M3 max · 2^-127
-            if bool(b.any(b.logical_and(a > b.const(0.0, "float32"), a < thr)).item()):
+            a = np.abs(_host_view(b, w))  # the CPU device: checked above
+            thr = np.float32((6.0 if mode == "mxfp4" else 448.0) * 2.0**-127)  # E2M1 / E4M3 max · 2^-127
+            if bool(np.any((a > 0) & (a < thr))):
                 reasons.append("a group scale below 2^-127 would wrap MLX's E8M0 code")
-        if mode == "nvfp4" and w.size:
+        if on_cpu and mode == "nvfp4" and w.size:
             # with the E4M3 scale saturated at 448, |v| = |w|/448·enc can reach 2^24, where MLX's float32 LUT argmin
             # sees equal distances to every entry and picks code 0; the generic path saturates at ±6
             enc = 1.0 if gs is None else float(np.float32(_NVFP4_ENC) / np.float32(gs))
-            amax = float(b.max(b.abs(b.astype(w, "float32"))).item())
+            h = _host_view(b, w)  # the CPU device: checked above
+            amax = float(max(np.abs(h.max()), np.abs(h.min())))
             if amax / 448.0 * enc >= 2.0**24:  # E4M3 max 448; 2^24: float32 integers stop being exact
                 reasons.append("|w| / 448 reaches 2^24, where MLX's nvfp4 code argmin breaks down")
     if rounding != "half_even":
@@ -189,6 +213,76 @@ def _cast_like(b: Backend, x: Any, ref: Any) -> Any:
 
 
 # ---- affine ----------------------------------------------------------------------------------------------------------
+def _affine_params(b: Backend, w_max: Any, w_min: Any, bits: int) -> tuple[Any, Any]:
+    """Per-group float32 (scale, bias) of 2-8-bit affine from the group max / min (shared by both paths)."""
+    f32 = "float32"
+    zero = b.const(0.0, f32)
+    n_bins = b.const((1 << bits) - 1, f32)
+    eps = b.const(1e-7, f32)  # MLX's eps: the smallest scale (a constant group gets scale 1e-7)
+    mask = b.abs(w_min) > b.abs(w_max)
+    scale = b.maximum((w_max - w_min) / n_bins, eps)
+    scale = b.where(mask, scale, -scale)  # negative when |max| >= |min|: the edge of larger magnitude maps exactly
+    edge = b.where(mask, w_min, w_max)
+    q0 = b.round(edge / scale)  # rint: round half to even (MLX CPU)
+    nz = q0 != zero
+    scale = b.where(nz, edge / b.where(nz, q0, b.const(1.0, f32)), scale)
+    bias = b.where(nz, edge, zero)
+    return scale, bias
+
+
+# Elements per row chunk of the NumPy fast path: its few float32 buffers (256 KB each) stay in the L2 cache.
+_FAST_CHUNK = 1 << 16
+
+
+def _affine_quantize_np(w: np.ndarray, g: int, bits: int, rounding: str) -> tuple[Any, Any, Any]:
+    """NumPy fast path of :func:`_affine_quantize` (2-8 bits): the same float32 operations in the same order, over
+    cache-sized row chunks with in-place ``out=`` buffers, packed chunk by chunk. Proven equal to the generic path by
+    a property test (tests/formats/test_review_regressions.py). Non-finite input is found from the group max / min
+    (NaN propagates through max, ±inf is a max or a min) instead of a separate pass."""
+    b = get_backend(w)
+    lead, width = tuple(w.shape[:-1]), w.shape[-1]
+    ng = width // g
+    x2 = w.reshape(-1, width)
+    rows = x2.shape[0]
+    n_bins = np.float32((1 << bits) - 1)
+    zero = np.float32(0.0)
+    wq = np.empty((rows, math.ceil(width * bits / 32)), np.uint32)
+    scales = np.empty((rows, ng, 1), np.float32)
+    biases = np.empty((rows, ng, 1), np.float32)
+    step = max(1, _FAST_CHUNK // width)
+    buf = np.empty((min(step, rows), ng, g), np.float32)
+    tbuf = np.empty((g, min(step, rows) * ng), np.float32)
+    for r0 in range(0, rows, step):
+        xc = x2[r0 : r0 + step]
+        k = xc.shape[0]
+        x = xc.astype(np.float32, copy=False).reshape(k, ng, g)  # exact widening (a view for float32)
+        # group max / min: reducing a short last axis is slow in NumPy, so reduce the transposed copy along its
+        # first axis (vectorized across groups). Max / min are exact; only the sign of a zero extreme may differ
+        # from x.max(-1), and that never reaches the outputs (|·|, differences, q0 = 0 → bias = +0)
+        tg = tbuf[:, : k * ng]
+        np.copyto(tg, x.reshape(k * ng, g).T)
+        w_max = tg.max(axis=0).reshape(k, ng, 1)
+        w_min = tg.min(axis=0).reshape(k, ng, 1)
+        if not (np.isfinite(w_max).all() and np.isfinite(w_min).all()):
+            raise NonFiniteError("mlx_quantize: the weights hold NaN or inf (MLX's result would be undefined)")
+        scale, bias = _affine_params(b, w_max, w_min, bits)
+        t = buf[:k]
+        np.subtract(x, bias, out=t)
+        np.divide(t, scale, out=t)  # a division, never a reciprocal multiply (as the generic path and MLX)
+        if rounding == "half_even":
+            np.rint(t, out=t)
+        else:
+            t[...] = b.round_half_away(t)
+        np.fmax(t, zero, out=t)  # clip to [0, n]; fmax also maps a NaN to 0, as float_to_int does
+        np.fmin(t, n_bins, out=t)
+        wq[r0 : r0 + k] = _pack_codes(b, t.reshape(k, width).astype(np.uint8), bits, "mlx")
+        scales[r0 : r0 + k] = scale
+        biases[r0 : r0 + k] = bias
+    sshape = (*lead, ng)
+    return (wq.reshape(*lead, wq.shape[-1]), _cast_like(b, scales.reshape(sshape), w),
+            _cast_like(b, biases.reshape(sshape), w))
+
+
 def _affine_quantize(b: Backend, w: Any, g: int, bits: int, rounding: str) -> tuple[Any, Any, Any]:
     lead = tuple(w.shape[:-1])
     x = b.reshape(b.astype(w, "float32"), (*lead, w.shape[-1] // g, g))  # MLX computes in float32 for every dtype
@@ -212,14 +306,7 @@ def _affine_quantize(b: Backend, w: Any, g: int, bits: int, rounding: str) -> tu
         sshape = (*lead, w.shape[-1] // g)
         return (_pack_codes(b, codes, 1, "mlx"), _cast_like(b, b.reshape(scale, sshape), w),
                 _cast_like(b, b.reshape(bias, sshape), w))
-    mask = b.abs(w_min) > b.abs(w_max)
-    scale = b.maximum((w_max - w_min) / n_bins, eps)
-    scale = b.where(mask, scale, -scale)  # negative when |max| >= |min|: the edge of larger magnitude maps exactly
-    edge = b.where(mask, w_min, w_max)
-    q0 = b.round(edge / scale)  # rint: round half to even (MLX CPU)
-    nz = q0 != zero
-    scale = b.where(nz, edge / b.where(nz, q0, b.const(1.0, f32)), scale)
-    bias = b.where(nz, edge, zero)
+    scale, bias = _affine_params(b, w_max, w_min, bits)
     t = (x - bias) / scale
     q = b.round(t) if rounding == "half_even" else b.round_half_away(t)
     q = b.clip(q, zero, n_bins)
@@ -415,7 +502,9 @@ def mlx_quantize(
             group size ≤ ``group_size`` that divides the width; the group size used is ``width // scales.shape[-1]``).
         rounding: affine code rounding: ``"half_even"`` (MLX CPU, default) or ``"half_away"`` (MLX Metal/CUDA).
         impl: ``"auto"`` (MLX input on MLX's CPU device → ``mx.quantize`` itself, proven equal to the generic path by
-            tests/parity; everything else → the generic implementation), ``"generic"`` or ``"native"``.
+            tests/parity, except where MLX is wrong; NumPy affine input with 2-8 bits → a cache-blocked NumPy fast
+            path, proven equal by a property test; everything else → the generic implementation), ``"generic"``
+            (always the generic implementation) or ``"native"`` (``mx.quantize``; an error where it cannot be used).
         backend: force ``"numpy"`` or ``"mlx"``; default: ``w``'s own.
 
     Returns:
@@ -459,9 +548,11 @@ def mlx_quantize(
             g = resolve_group_size(width, g, mode)
         else:  # pad with zeros (a zero never changes a group's max |w|; affine: it widens [min, max] to include 0)
             w = b.pad(w, [(0, 0)] * (w.ndim - 1) + [(0, (-width) % g)], 0)
-    if w.size and not bool(b.all(b.isfinite(w)).item()):
-        raise NonFiniteError("mlx_quantize: the weights hold NaN or inf (MLX's result would be undefined)")
     check_choice("impl", impl, ("auto", "generic", "native"))
+    if impl == "auto" and b.name == "numpy" and mode == "affine" and nb > 1 and w.size:
+        return _affine_quantize_np(w, g, nb, rounding)  # checks finiteness itself
+    if w.size and not _all_finite(b, w):
+        raise NonFiniteError("mlx_quantize: the weights hold NaN or inf (MLX's result would be undefined)")
     if impl != "generic" and _native_ok(b, w, g, mode, rounding, impl, gs):
         kw = {} if gs is None else {"global_scale": b.mx.array(gs, dtype=b.mx.float32)}
         r = b.mx.quantize(w, group_size=g, bits=nb, mode=mode, **kw)

@@ -329,12 +329,15 @@ def ssd(
         cand = np.flatnonzero(s >= np.float32(conf))
         yx = dn[i][cand]
         boxes = np.stack([yx[:, 1], yx[:, 0], yx[:, 3], yx[:, 2]], axis=1).astype(np.float32)
+        bad = ~((boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1]))  # also drops NaN boxes
+        keep_ok = np.flatnonzero(~bad)
+        # TFLite fast NMS: IoU of the normalized boxes (scaled after), `iou > f32(threshold)` in float32; passing
+        # f32(iou) makes the float64 comparison of §2 that same float32 comparison.
+        k = _nms_numpy_fast(boxes[keep_ok], s[cand][keep_ok], None if agnostic else j[cand][keep_ok],
+                            float(np.float32(iou)))
+        k = keep_ok[k][:md] if md is not None else keep_ok[k]
         if input_size is not None:
             boxes = boxes * np.array([input_size[1], input_size[0], input_size[1], input_size[0]], np.float32)
-        bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
-        keep_ok = np.flatnonzero(~bad)
-        k = _nms_numpy_fast(boxes[keep_ok], s[cand][keep_ok], None if agnostic else j[cand][keep_ok], iou)
-        k = keep_ok[k][:md] if md is not None else keep_ok[k]
         ids = j[cand][k].astype(np.int32)
         names = tuple(lab[t + off] if lab is not None else str(int(t)) for t in ids)
         det = Detections(boxes[k], s[cand][k].astype(np.float32), ids, names, image_size=input_size)

@@ -71,6 +71,20 @@ def test_ssd_decode_end_to_end(backend):
         mq.decode.ssd(enc, logits, anc, labels="coco80")
 
 
+
+@pytest.mark.parametrize("input_size", [None, (300, 300), (123, 77)])
+def test_ssd_nms_is_tflite_fast_nms(backend, input_size):
+    # TFLite NonMaxSuppressionSingleClassHelper: IoU of the normalized decoded boxes, float compare with the
+    # float32 threshold: IoU = f32(3/5) = f32(0.6) is not > f32(0.6), both boxes stay (torchvision's float64 threshold
+    # would suppress); pixel scaling does not enter the decision
+    anc = np.array([[0.0625, 0.25, 0.125, 0.5], [0.0625, 0.375, 0.125, 0.5]], np.float32)  # (yc, xc, h, w)
+    p = np.array([[[0.0, 0.9], [0.0, 0.8]]], np.float32)
+    d = mq.decode.ssd(as_backend(np.zeros((1, 2, 4), np.float32), backend), as_backend(p, backend), anc,
+                      score="none", iou=0.6, labels=None, input_size=input_size)[0]
+    assert mq.to_numpy(d.scores).tolist() == [np.float32(0.9), np.float32(0.8)]
+    d = mq.decode.ssd(np.zeros((1, 2, 4), np.float32), p, anc, score="none", iou=0.59, labels=None)[0]
+    assert len(d) == 1
+
 def test_tflite_postprocess_reader():
     boxes = np.array([[[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0], [0, 0, 0, 0]]], np.float32)
     classes = np.array([[0.0, 17.0, 0.0]], np.float32)

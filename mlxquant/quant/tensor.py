@@ -65,8 +65,12 @@ class QuantizedTensor:
 
         if isinstance(w, QuantizedTensor):
             raise AlreadyQuantizedError(f"this tensor is already quantized ({w.describe()})")
+        if isinstance(w, (list, tuple)):  # nested Python numbers: float32, as mlx_quantize computes them
+            import numpy as np
+
+            w = np.asarray(w, dtype=np.float32)
         b = get_backend(w)
-        dtype = b.dtype_name(b.asarray(w)) if not isinstance(w, (list, tuple)) else "float32"
+        dtype = b.dtype_name(b.asarray(w))
         shape = tuple(int(s) for s in w.shape)
         if mode in GGUF_TYPES:
             from .formats.gguf import gguf_quantize

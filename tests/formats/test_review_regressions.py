@@ -160,3 +160,10 @@ def test_nonfinite_weights_refused_on_every_path(dt, mode, backend):
         for impl in ("auto", "generic"):
             with pytest.raises(NonFiniteError):
                 _mlxfmt.mlx_quantize(w, mode=mode, impl=impl)
+
+
+def test_quantized_tensor_from_nested_lists():
+    rows = np.random.default_rng(8).standard_normal((2, 64)).astype(np.float32)
+    qt = QuantizedTensor.quantize(rows.tolist(), group_size=32)
+    assert qt.shape == (2, 64) and qt.dtype == "float32"
+    np.testing.assert_array_equal(qt.dequantize(), QuantizedTensor.quantize(rows, group_size=32).dequantize())

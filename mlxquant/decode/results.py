@@ -23,6 +23,33 @@ def _np(x: Any) -> Any:
     return None if x is None else to_numpy(x)
 
 
+def _to_input_size(m: Any, transform: Any, bilinear: bool) -> Any:
+    """``m`` [..., h, w] brought to the transform's model-input size [..., H, W] when it is smaller or larger
+    (segmentation heads at 1/4 resolution, YOLO-seg prototype-resolution masks): half-pixel bilinear (float masks,
+    as ``F.interpolate(align_corners=False)``) or half-pixel nearest (class ids: input pixel o reads
+    ``floor((o + 0.5)·h / H)``)."""
+    size = getattr(transform, "input_size", None)
+    if size is None or len(m.shape) < 2:
+        return m
+    hh, ww = int(size[0]), int(size[1])
+    h, w = int(m.shape[-2]), int(m.shape[-1])
+    if (h, w) == (hh, ww):
+        return m
+    b = get_backend(m)
+    lead = tuple(int(d) for d in m.shape[:-2])
+    x = b.reshape(m, (int(np.prod(lead)) if lead else 1, h, w))
+    if bilinear:
+        from .yolo import _upsample_bilinear
+
+        x = _upsample_bilinear(b, b.astype(x, "float32"), hh, ww)
+    else:
+        # float64 index arithmetic: exact for any realistic size
+        ri = np.minimum(np.floor((np.arange(hh) + 0.5) * h / hh), h - 1).astype(np.int32)
+        ci = np.minimum(np.floor((np.arange(ww) + 0.5) * w / ww), w - 1).astype(np.int32)
+        x = b.take(b.take(x, b.asarray(ri), axis=1), b.asarray(ci), axis=2)
+    return b.reshape(x, (*lead, hh, ww))
+
+
 @dataclass(frozen=True)
 class Classification:
     """Top-k result of one image: ``indices`` (int32, best first), ``scores`` (float32) and ``labels``."""
@@ -128,7 +155,8 @@ class Detections:
 
         Args:
             transform: a vision transform (``mlxquant.vision``) with ``inverse_boxes(xyxy, clip=..., mode=...)``
-                and ``inverse_points(xy, clip=...)``; masks go through ``inverse_mask`` when present.
+                and ``inverse_points(xy, clip=...)``; masks go through ``inverse_mask`` when present (float
+                prototype-resolution masks are first upsampled bilinearly to the transform's input size).
             clip: clip to the original image.
             mode: passed to ``inverse_boxes`` (``"exact"`` or ``"ultralytics"``) when given.
         """
@@ -150,7 +178,9 @@ class Detections:
             kp = b.concatenate([mapped, kp[..., 2:]], axis=-1) if kp.shape[-1] > 2 else mapped
         masks = self.masks
         if masks is not None and hasattr(transform, "inverse_mask"):
-            masks = transform.inverse_mask(masks)
+            # masks="proto" masks are float probabilities at prototype resolution: bilinear to the input size first
+            bil = get_backend(masks).is_floating(masks)
+            masks = transform.inverse_mask(_to_input_size(masks, transform, bil))
         return Detections(boxes, self.scores, self.class_ids, self.labels, kp, masks, None, dict(self.extras))
 
 
@@ -187,13 +217,18 @@ class Segmentation:
         return out
 
     def resize_to_original(self, transform: Any) -> Segmentation:
-        """Map mask (nearest) and confidence to the original image through ``transform.inverse_mask``."""
+        """Map mask (nearest) and confidence to the original image through ``transform.inverse_mask``.
+
+        An output at another resolution than the model input (e.g. 1/4) is first brought to the input size by
+        half-pixel nearest sampling (mask and confidence alike, so each pixel keeps its class's confidence).
+        """
         if not hasattr(transform, "inverse_mask"):
             raise InvalidArgumentError(
                 f"transform must provide inverse_mask (an mlxquant.vision transform), got {type(transform).__name__}"
             )
-        mask = transform.inverse_mask(self.mask)
-        conf = transform.inverse_mask(self.confidence) if self.confidence is not None else None
+        mask = transform.inverse_mask(_to_input_size(self.mask, transform, False))
+        conf = (transform.inverse_mask(_to_input_size(self.confidence, transform, False))
+                if self.confidence is not None else None)
         return Segmentation(mask, conf, self.labels, self.num_classes)
 
     def colorize(self, palette: Any = "voc") -> np.ndarray:

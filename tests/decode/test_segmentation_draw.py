@@ -96,3 +96,19 @@ def test_draw_boxes_keypoints():
     assert kp.getpixel((30, 30)) == mq.draw.COLORS[9]
     with pytest.raises(mq.InvalidArgumentError, match="width"):
         mq.draw.boxes(np.zeros((4, 4, 3), np.uint8), d, width=0)
+
+
+def test_resize_to_original_from_a_lower_resolution_output(backend):
+    # a segmentation output at 1/4 of the model input (SegFormer-style): nearest upsampling to the input size
+    # (half-pixel: input pixel o reads mask pixel floor((o + 0.5) * h / H)), then the transform's inverse
+    img = np.zeros((60, 100, 3), np.uint8)
+    _, t = mq.vision.letterbox(img, 40)
+    x = np.zeros((1, 2, 10, 10), np.float32)
+    x[0, 1, :, 5:] = 1.0  # right half is class 1
+    s = mq.decode.segmentation(as_backend(x, backend))
+    r = s.resize_to_original(t)
+    full = mq.decode.segmentation(as_backend(np.repeat(np.repeat(x, 4, axis=2), 4, axis=3), backend))
+    ref = full.resize_to_original(t)
+    assert backend_of(r.mask) == backend and tuple(r.mask.shape) == (60, 100)
+    np.testing.assert_array_equal(mq.to_numpy(r.mask), mq.to_numpy(ref.mask))
+    np.testing.assert_array_equal(mq.to_numpy(r.confidence), mq.to_numpy(ref.confidence))

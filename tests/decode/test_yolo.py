@@ -152,3 +152,24 @@ def test_conf_strict_per_class_filters(backend):
     v8[0, 5, 0] = np.nextafter(np.float32(0.5), np.float32(1))
     d = mq.decode.yolo(as_backend(v8, backend), conf=0.5, multi_label=True, labels=["a", "b"], iou=1.0)[0]
     assert mq.to_numpy(d.class_ids).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("masks", ["proto", "input"])
+def test_seg_masks_map_to_original(backend, masks):
+    # default masks="proto" (prototype resolution) must map through the transform too: upsampled to the input
+    # size first (bilinear, half-pixel, as masks="input" does before its threshold)
+    img = np.zeros((72, 128, 3), np.uint8)
+    _, t = mq.vision.letterbox(img, 64)
+    out = np.zeros((1, 4 + 1 + 2, 84), np.float32)
+    out[0, :4, 0] = [32, 32, 20, 16]
+    out[0, 4, 0] = 0.9
+    out[0, 5:, 0] = [3.0, 0.0]
+    protos = np.ones((1, 2, 16, 16), np.float32)
+    d = mq.decode.yolo(as_backend(out, backend), labels=None, nc=1, protos=as_backend(protos, backend), masks=masks,
+                       input_size=(64, 64))[0]
+    m = d.map_to_original(t)
+    assert backend_of(m.masks) == backend and tuple(m.masks.shape) == (1, 72, 128)
+    got = mq.to_numpy(m.masks) > (0.5 if masks == "proto" else 0)
+    box = mq.to_numpy(m.boxes)[0]
+    ys, xs = np.nonzero(got[0])  # 8 px: bilinear bleed of the cropped logits
+    assert got.sum() > 0 and xs.min() >= box[0] - 8 and xs.max() <= box[2] + 8 and ys.min() >= box[1] - 8

@@ -205,6 +205,19 @@ def _global_scale(global_scale: Any, mode: str) -> float | None:
     return v
 
 
+def _to_dtype(b: Backend, x: Any, name: str) -> Any:
+    """``b.astype``, plus bfloat16 on NumPy through ml_dtypes (the dtype mlx_quantize accepts as NumPy input)."""
+    if b.name == "numpy" and name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise InvalidArgumentError(
+                "NumPy bfloat16 output needs the ml_dtypes package (pip install ml_dtypes)"
+            ) from None
+        return np.asarray(x).astype(ml_dtypes.bfloat16)
+    return b.astype(x, name)
+
+
 def _cast_like(b: Backend, x: Any, ref: Any) -> Any:
     """Cast ``x`` to ``ref``'s dtype (NumPy: also ml_dtypes bfloat16 arrays)."""
     if b.name == "numpy":
@@ -327,7 +340,7 @@ def _affine_dequantize(b: Backend, wq: Any, scales: Any, biases: Any, g: int, bi
     bb = b.expand_dims(_cast_like(b, biases, scales), -1)
     w = b.reshape(q * s + bb, (*lead, width))
     if out is not None and out != sdt:
-        w = b.astype(w, out)
+        w = _to_dtype(b, w, out)
     return w
 
 
@@ -462,14 +475,14 @@ def _fp_dequantize(b: Backend, wq: Any, scales: Any, g: int, bits: int, mode: st
         # (an MLX bug, not copied): here the float32 result is cast to dtype= when one is given.
         sv = sv * (b.const(gs, "float32") / b.const(_NVFP4_ENC, "float32"))
         w = b.reshape(b.reshape(vals, (*lead, scales.shape[-1], g)) * b.expand_dims(sv, -1), (*lead, width))
-        return w if out is None or out == "float32" else b.astype(w, out)
+        return w if out is None or out == "float32" else _to_dtype(b, w, out)
     if out is None:
         out = "bfloat16" if b.name == "mlx" else "float32"
     # MLX's CPU kernel casts the scale and the code's value to the output dtype and multiplies there (float16: an
     # E8M0 scale above 65504 becomes inf, so 0·scale is NaN; one below 2^-24 becomes 0). Both factors are exact in
     # float32, so for float32 output this is the plain product.
     if out != "float32":
-        vals, sv = b.astype(vals, out), b.astype(sv, out)
+        vals, sv = _to_dtype(b, vals, out), _to_dtype(b, sv, out)
     return b.reshape(b.reshape(vals, (*lead, scales.shape[-1], g)) * b.expand_dims(sv, -1), (*lead, width))
 
 
@@ -587,10 +600,11 @@ def mlx_dequantize(
         mode: ``"affine"``, ``"mxfp4"``, ``"mxfp8"`` or ``"nvfp4"``.
         global_scale: nvfp4 only: the global scale given to :func:`mlx_quantize` (scales become
             ``scale · global_scale/2688`` in float32). Positional order as ``mx.dequantize``.
-        dtype: output dtype (a name, an MLX dtype such as ``mx.float16`` or a NumPy dtype); default: affine → the
-            scales' dtype; microscaling → bfloat16 on MLX (as ``mx.dequantize``), float32 on NumPy (NumPy has no
-            bfloat16). Microscaling values are multiplied in the output dtype, as MLX does (float16: a scale above
-            65504 is inf, one below 2^-24 is 0).
+        dtype: output dtype (a name, an MLX dtype such as ``mx.float16`` or a NumPy dtype; NumPy ``"bfloat16"``
+            means an ml_dtypes array); default: affine → the scales' dtype; microscaling → bfloat16 on MLX (as
+            ``mx.dequantize``), float32 on NumPy (the same values: the products are exact in bfloat16).
+            Microscaling values are multiplied in the output dtype, as MLX does (float16: a scale above 65504 is
+            inf, one below 2^-24 is 0).
         width: trim the last axis to this width (undoes ``policy="pad"``).
         backend: force ``"numpy"`` or ``"mlx"``.
 

@@ -8,7 +8,7 @@ counts read + written):
 1. ``update`` of one 16M-value float32 batch (64 MB) for each mlxquant observer, on NumPy and on MLX (CPU), beside
    torch.ao.quantization's MinMaxObserver, PerChannelMinMaxObserver, MovingAverageMinMaxObserver and
    HistogramObserver on the same data (zero-copy torch.from_numpy);
-2. float conversions of the same 16M values (to_float16 / to_bfloat16 / to_float8 e4m3fn, NumPy and MLX) beside
+2. float conversions of the same 16M values (to_float16 / to_bfloat16 / to_float8 e4m3fn and e5m2, NumPy and MLX) beside
    ml_dtypes' ``astype`` (GB/s = 4 bytes read + the output bytes written per value);
 3. memory after 1,000 batches: 1,000 batches of 64K values each (smaller than 16M so that the run stays short; the
    observers' state does not depend on the batch size) — the JSON state size and the process RSS growth, for each
@@ -105,6 +105,7 @@ def main() -> None:
         "to_float16": (lambda a: mq.to_float16(a, warn=False), 2, np.float16),
         "to_bfloat16": (lambda a: mq.to_bfloat16(a, as_bits=True), 2, getattr(ml_dtypes, "bfloat16", None)),
         "to_float8 e4m3fn": (lambda a: mq.to_float8(a, "e4m3fn"), 1, getattr(ml_dtypes, "float8_e4m3fn", None)),
+        "to_float8 e5m2": (lambda a: mq.to_float8(a, "e5m2"), 1, getattr(ml_dtypes, "float8_e5m2", None)),
     }
     for name, (fn, out_bytes, peer) in conv.items():
         moved = x.size * (4 + out_bytes)

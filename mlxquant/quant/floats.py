@@ -3,7 +3,8 @@
 One generic implementation (integer operations on the IEEE bit pattern of the float32 or float64 input, written
 against the backend shim) serves NumPy and MLX, so both give identical bits. Native casts are used as fast paths only
 where they were proven bit-identical to the generic path (NumPy and MLX float32→float16, MLX float32→bfloat16, each
-with NaN payloads fixed up to ml_dtypes' pattern; NumPy float32→bfloat16 by the rounding-bias bit trick) —
+with NaN payloads fixed up to ml_dtypes' pattern; NumPy float32→bfloat16 by the rounding-bias bit trick;
+float32/float16/bfloat16→float8 by an exact lookup table built from the generic encoder) —
 tests/parity/test_calib_parity.py checks each one.
 
 Output types:
@@ -286,6 +287,62 @@ def _half_nan_fix(b: Backend, x: Any, bits: Any, fmt: FloatFormat) -> Any:
     return b.where(is_nan, nan_out, bits)
 
 
+# float8 lookup tables, built once per (format, saturate, source) from the generic encoder on the NumPy backend.
+_F8_TABLES: dict[tuple[str, bool, str], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _float8_table(fmt: FloatFormat, saturate: bool, src: str) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, overflowed) tables for the float8 fast path, from the generic encoder (so they cannot drift).
+
+    float32 source, 2^14 entries indexed by ``(u >> 19) << 1 | sticky``: sign, exponent, the top 4 mantissa bits and
+    whether the 19 bits below them are nonzero. This is exact, not an approximation: the RNE result of a float8
+    format (≤ 3 mantissa bits) depends only on the kept bits, the round bit and the sticky bit; for normal targets
+    the round bit is mantissa bit 19 (e4m3fn) or 20 (e5m2), for subnormal targets it is higher, so it always lies in
+    the indexed bits and everything below it is summarized exactly by the indexed bits plus the sticky flag (NaN
+    vs inf too: a NaN has a nonzero mantissa, so a nonzero index mantissa or sticky). Each entry is the generic
+    encoder's result on the representative ``(idx >> 1) << 19 | (idx & 1)``. float16 / bfloat16 sources: all 2^16
+    patterns, encoded through their exact float32 widening.
+    """
+    key = (fmt.name, saturate, src)
+    if key not in _F8_TABLES:
+        nb = get_backend(backend="numpy")
+        if src == "float32":
+            idx = np.arange(1 << 14, dtype=np.uint32)
+            rep = ((idx >> 1) << 19) | (idx & 1)
+        elif src == "bfloat16":
+            rep = np.arange(1 << 16, dtype=np.uint32) << 16
+        else:  # float16: exact widening (float8 NaN codes do not depend on the payload)
+            with np.errstate(invalid="ignore"):
+                rep = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+            rep = rep.view(np.uint32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            codes, over = _encode(nb, rep.view(np.float32), fmt, saturate)
+        _F8_TABLES[key] = (np.asarray(codes, np.uint8), np.asarray(over, bool))
+    return _F8_TABLES[key]
+
+
+def _float8_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool, need_over: bool) -> tuple[Any, Any]:
+    """float32/float16/bfloat16 → float8 by an exact table lookup (:func:`_float8_table`); (None, None) if the
+    source is float64 (the generic encoder rounds it once, directly). Proven equal to the generic encoder by
+    tests/parity/test_calib_parity.py (random patterns and every table class)."""
+    src = b.dtype_name(x)
+    if fmt.nbits != 8 or src not in ("float32", "float16", "bfloat16"):
+        return None, None
+    codes, over = _float8_table(fmt, saturate, src)
+    shape = tuple(x.shape)
+    if src == "float32":
+        u = b.reshape(b.view(x, "uint32"), shape)
+        # (u >> 18) keeps bit 18 as its lowest bit; OR-ing in "bits 0..17 nonzero" makes it the sticky of bits 0..18
+        idx = b.bitwise_or(
+            b.right_shift(u, b.const(18, "uint32")),
+            b.minimum(b.bitwise_and(u, b.const(0x3FFFF, "uint32")), b.const(1, "uint32")),
+        )
+    else:
+        idx = b.reshape(b.view(x, "uint16"), shape)
+    bits = b.take(b.asarray(codes), idx)
+    return bits, (b.take(b.asarray(over), idx) if need_over else None)
+
+
 def _decode(b: Backend, bits: Any, fmt: FloatFormat) -> Any:
     """Exact decode of target bit patterns to float32 (every supported format widens exactly to float32)."""
     u = "uint32"
@@ -377,7 +434,9 @@ def _convert_impl(
     bits = _native_fast_path(b, x, fmt, saturate)
     over = None
     if bits is None:
-        bits, over = _encode(b, x, fmt, saturate)
+        bits, over = _float8_fast_path(b, x, fmt, saturate, need_over)
+        if bits is None:
+            bits, over = _encode(b, x, fmt, saturate)
     elif need_over:
         # fast path (never saturating): a finite input overflowed iff its result is ±inf
         mag = b.bitwise_and(bits, b.const(0x7FFF, "uint16"))

@@ -85,3 +85,46 @@ def test_metrics_numpy_vs_mlx(r, c):
         assert a == b
     a = float(metrics.topk_agreement(r, c, 1))
     assert a == float(np.array(metrics.topk_agreement(mx.array(r), mx.array(c), 1)))
+
+
+@given(f32_bits, st.sampled_from(["e4m3fn", "e5m2"]), st.booleans())
+def test_float8_table_fast_path_equals_generic(bits, fmt, saturate):
+    x = bits.view(np.float32)
+    f = F.FLOAT_FORMATS[fmt]
+    for be, xx in ((NP, x), (MX, mx.array(x))):
+        with np.errstate(over="ignore", invalid="ignore"):
+            fast, fover = F._float8_fast_path(be, xx, f, saturate, True)
+            gen, gover = F._encode(be, xx, f, saturate)
+        np.testing.assert_array_equal(np.asarray(be.to_numpy(fast)), np.asarray(be.to_numpy(gen)))
+        np.testing.assert_array_equal(np.asarray(be.to_numpy(fover)), np.asarray(be.to_numpy(gover)))
+
+
+@pytest.mark.parametrize("fmt", ["e4m3fn", "e5m2"])
+@pytest.mark.parametrize("saturate", [False, True])
+def test_float8_table_classes_are_exact(fmt, saturate):
+    # The float32 table is indexed by sign, exponent, the top 4 mantissa bits and "the 19 bits below are nonzero".
+    # Every float32 in a class must encode alike: check each sticky class with 16 random low-19-bit patterns
+    # (and the ones nearest to a tie: 1 and 0x7FFFF) against the generic encoder.
+    f = F.FLOAT_FORMATS[fmt]
+    rng = np.random.default_rng(0)
+    hi = (np.arange(1 << 13, dtype=np.uint32) << 19)[:, None]
+    low = np.concatenate([rng.integers(1, 1 << 19, (1 << 13, 16)), np.ones((1 << 13, 1), np.int64),
+                          np.full((1 << 13, 1), (1 << 19) - 1)], axis=1).astype(np.uint32)
+    x = (hi | low).reshape(-1).view(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        fast, _ = F._float8_fast_path(NP, x, f, saturate, False)
+        gen, _ = F._encode(NP, x, f, saturate)
+    np.testing.assert_array_equal(fast, gen)
+
+
+@pytest.mark.parametrize("src", ["float16", "bfloat16"])
+@pytest.mark.parametrize("fmt", ["e4m3fn", "e5m2"])
+def test_float8_half_tables_equal_generic_on_every_code(src, fmt):
+    codes = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    f = F.FLOAT_FORMATS[fmt]
+    for saturate in (False, True):
+        xx = mx.view(mx.array(codes), getattr(mx, src))
+        with np.errstate(over="ignore", invalid="ignore"):
+            fast, _ = F._float8_fast_path(MX, xx, f, saturate, False)
+            gen, _ = F._encode(MX, xx, f, saturate)
+        np.testing.assert_array_equal(np.array(fast), np.array(gen))

@@ -164,6 +164,27 @@ def _nms_generic(b: Backend, boxes: Any, scores: Any, classes: Any | None, iou_t
 _FAST_BLOCK = 64
 
 
+# Strictly upper-triangular mask: S[i, j] for an earlier i and a later j only.
+_UPPER = np.triu(np.ones((_FAST_BLOCK, _FAST_BLOCK), dtype=bool), 1)
+
+
+def _resolve_block_bits(S: np.ndarray) -> list[int]:
+    """Greedy within a block, given the strictly upper-triangular ``S[i, j]`` (earlier i would suppress later j):
+    exact sequential greedy with each row packed into one Python int (m <= 64 bits), so the m-step loop costs a
+    few integer operations per step instead of a NumPy pass per fixed-point iteration."""
+    m = S.shape[0]
+    packed = np.zeros((m, 8), np.uint8)
+    packed[:, :(m + 7) // 8] = np.packbits(S, axis=1, bitorder="little")
+    rows = packed.view("<u8")[:, 0].tolist()  # bit j of rows[i] = S[i, j]
+    sup = 0
+    keep = []
+    for i in range(m):
+        if not (sup >> i) & 1:
+            keep.append(i)
+            sup |= rows[i]
+    return keep
+
+
 def _pair_iou_np(ax1: np.ndarray, ay1: np.ndarray, ax2: np.ndarray, ay2: np.ndarray, aa: np.ndarray,
                  bx1: np.ndarray, by1: np.ndarray, bx2: np.ndarray, by2: np.ndarray, ba: np.ndarray) -> np.ndarray:
     """The IoU of docs/spec/decode.md §1 (same float32 operations as boxes._pair_iou); NaN for 0/0 (never >= t)."""
@@ -180,9 +201,10 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
                          t_up: np.float32) -> np.ndarray:
     """Greedy NMS over score-sorted boxes; returns kept sorted positions (exactly the greedy result).
 
-    Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves with the same
-    fixed-point iteration as the generic path (none of them is suppressed by an earlier kept box: those were all
-    applied already); then the block's kept boxes suppress every later box in one pass. That pass only visits
+    Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves by the sequential
+    greedy on their upper-triangular suppression matrix, rows packed as bit masks (none of them is suppressed by an
+    earlier kept box: those were all applied already); then the block's kept boxes suppress every later box in one
+    pass. That pass only visits
     boxes that can reach the threshold (docs/spec/decode.md §2): IoU > t implies |cx_i - cx_j| < (1 - t)/(2t) · w_i
     and |cy_i - cy_j| < (1 - t)/(2t) · h_i (the IoU is at most the 1-D IoU of the x extents, maximal for a box
     1/t times wider with the kept box nested at its edge);
@@ -231,15 +253,10 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
             cx1, cy1, cx2, cy2, ca = x1[cand], y1[cand], x2[cand], y2[cand], area[cand]
             iou = _pair_iou_np(cx1[:, None], cy1[:, None], cx2[:, None], cy2[:, None], ca[:, None],
                                cx1[None, :], cy1[None, :], cx2[None, :], cy2[None, :], ca[None, :])
-            S = np.triu(iou >= t_up, 1)
+            S = iou >= t_up
+            S &= _UPPER[:m, :m]
             if S.any():
-                k = np.ones(m, dtype=bool)
-                for _ in range(m + 1):
-                    k_new = ~(S & k[:, None]).any(axis=0)
-                    if np.array_equal(k_new, k):
-                        break
-                    k = k_new
-                kept = cand[k]
+                kept = cand[_resolve_block_bits(S)]
         kept_parts.append(kept)
         alive[pos:last + 1] = False
         pos = last + 1

@@ -729,7 +729,8 @@ def _fake_setup(
             r = r - p.zp_f
         rc = b.clip(r, lo, hi)
         rc = b.where(b.isnan(rc), lo, rc)
-        y = rc * p.scale
+        # + 0.0 turns RNE's -0.0 (x in (-s/2, 0]) into +0.0: the peers compute (q - zp)·s from integers, so never -0.0
+        y = (rc + b.const(0.0)) * p.scale
         if clamped_input:
             mask = b.logical_and(xv >= lo * p.scale, xv <= hi * p.scale)
         else:

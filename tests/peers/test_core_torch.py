@@ -269,6 +269,8 @@ def test_fake_quantize_per_tensor_values_and_grad(backend: str, dtype: str) -> N
             yt.backward(torch.from_numpy(g))
             y = mq.fake_quantize(as_backend(x, backend), np.float32(s), zp, dtype, profile="torch")
             assert_equal(y, yt.detach().numpy(), backend=backend, msg=f"values s={s} zp={zp}")
+            # bit-exact, sign of zero included (torch computes (q - zp)·s from integers: +0.0, never -0.0)
+            assert_equal(np.signbit(mq.to_numpy(y)), np.signbit(yt.detach().numpy()), msg=f"sign s={s} zp={zp}")
             if backend == "mlx":
                 import mlx.core as mx
 

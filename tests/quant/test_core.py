@@ -472,3 +472,15 @@ def test_strided_numpy_input_matches_contiguous() -> None:
         assert_equal(mq.quantize(xt, sc, 3, axis=axis), mq.quantize(np.ascontiguousarray(xt), sc, 3, axis=axis))
         q = mq.quantize(np.ascontiguousarray(xt), sc, 3, axis=axis)
         assert_equal(mq.dequantize(q.T.copy().T, sc, 3, axis=axis), mq.dequantize(q, sc, 3, axis=axis))
+
+
+@pytest.mark.parametrize("profile", ["onnx", "torch", "tflite", "tflite_reference"])
+def test_fake_quantize_never_returns_negative_zero(backend: str, profile: str) -> None:
+    """(q - zp)·s of an integer q == zp is +0.0 in every peer (torch.fake_quantize_*, DequantizeLinear(QuantizeLinear)),
+    also for small negative x and -0.0 (review regression: rne(-0.2) = -0.0 leaked through as -0.0)."""
+    x = np.array([-0.0, -0.2, -1e-30, -0.49, 0.0, 0.2], np.float32)
+    for zp in (0, 3):
+        y = mq.to_numpy(mq.fake_quantize(as_backend(x, backend), 1.0, zp, "int8", profile=profile))
+        assert not np.any(np.signbit(y)), y
+        y = mq.to_numpy(mq.fake_quantize(as_backend(x, backend), np.ones(6, np.float32), zp, axis=0, profile=profile))
+        assert not np.any(np.signbit(y)), y

@@ -170,12 +170,16 @@ _UPPER = np.triu(np.ones((_FAST_BLOCK, _FAST_BLOCK), dtype=bool), 1)
 
 def _resolve_block_bits(S: np.ndarray) -> list[int]:
     """Greedy within a block, given the strictly upper-triangular ``S[i, j]`` (earlier i would suppress later j):
-    exact sequential greedy with each row packed into one Python int (m <= 64 bits), so the m-step loop costs a
+    exact sequential greedy with each row packed into one Python int (bit j = S[i, j]), so the m-step loop costs a
     few integer operations per step instead of a NumPy pass per fixed-point iteration."""
     m = S.shape[0]
-    packed = np.zeros((m, 8), np.uint8)
+    nw = (m + 63) // 64
+    packed = np.zeros((m, 8 * nw), np.uint8)
     packed[:, :(m + 7) // 8] = np.packbits(S, axis=1, bitorder="little")
-    rows = packed.view("<u8")[:, 0].tolist()  # bit j of rows[i] = S[i, j]
+    if nw == 1:
+        rows = packed.view("<u8")[:, 0].tolist()  # bit j of rows[i] = S[i, j]
+    else:
+        rows = [int.from_bytes(r, "little") for r in map(bytes, packed)]
     sup = 0
     keep = []
     for i in range(m):

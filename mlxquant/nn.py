@@ -49,13 +49,42 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------------------
 # LSQ: learnable per-tensor scale and zero point with PyTorch's gradients
 # ---------------------------------------------------------------------------------------------------------------
+def _fma_f32(a: mx.array, b: mx.array, c: mx.array) -> mx.array:
+    """``fma(a, b, c)`` in float32 (one rounding), emulated without a fused instruction or float64 (Metal has none).
+
+    Dekker's TwoProduct with Veltkamp's split gives ``a·b = p + e`` exactly (``p = fl(a·b)``), Knuth's TwoSum
+    ``p + c = s + t`` exactly, and the result is ``fl(s + fl(t + e))``. That equals the fused result except when
+    ``t + e`` rounds onto a midpoint of ``s`` (within ~2^-48 relative); a product that overflows the split falls back
+    to ``fl(fl(a·b) + c)``. ATen's CPU kernels are compiled with FMA contraction, so
+    ``nearbyint(zero_point + x * inv_scale)`` there is ``nearbyint(fma(x, inv_scale, zero_point))``.
+    """
+    split = mx.array(4097.0, dtype=mx.float32)  # 2^12 + 1: splits a 24-bit significand into two 12-bit halves
+
+    def halves(v: mx.array) -> tuple[mx.array, mx.array]:
+        t = split * v
+        hi = t - (t - v)
+        return hi, v - hi
+
+    p = a * b
+    ah, al = halves(a)
+    bh, bl = halves(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    s = p + c
+    bb = s - p
+    t = (p - (s - bb)) + (c - bb)
+    out = s + (t + e)
+    return mx.where(mx.isfinite(e), out, s)
+
+
 def lsq_fake_quantize(x: mx.array, scale: mx.array, zero_point: mx.array, qmin: int, qmax: int,
                       grad_factor: float = 1.0) -> mx.array:
     """``torch._fake_quantize_learnable_per_tensor_affine``: fake-quantize with a learnable scale and zero point.
 
     Forward: ``zp = clamp(rne(zero_point), qmin, qmax)``; ``y = (clamp(zp + rne(x·(1/s)), qmin, qmax) - zp)·s``.
     Backward (ATen ``_fake_quantize_learnable_tensor_grad_kernel_cpu``), with ``zp' = trunc(clamp(zero_point + 0.5,
-    qmin, qmax))`` and ``q = zp' + rne(x·(1/s))``: in range, ``dx = dy``, ``ds = dy·(y' - x)/s``, ``dzp = 0``;
+    qmin, qmax))`` and ``q = rne(fma(x, 1/s, zp'))`` (the zero point is added before rounding, in one fused
+    multiply-add: at ties of ``x/s`` this differs from the forward's ``zp + rne(x·(1/s))``): in range, ``dx = dy``,
+    ``ds = dy·fma(clamp(q) - zp', s, -x)·(1/s)`` (also fused: one rounding), ``dzp = 0``;
     below/above the range, ``dx = 0``, ``ds = dy·(qmin - zp')`` / ``dy·(qmax - zp')``, ``dzp = -dy·s``; ``ds`` and
     ``dzp`` are summed over all elements and multiplied by ``grad_factor``.
 
@@ -87,12 +116,13 @@ def lsq_fake_quantize(x: mx.array, scale: mx.array, zero_point: mx.array, qmin: 
         zb = mx.clip(zp + 0.5, lo, hi)
         zb = mx.where(zb < 0, mx.ceil(zb), mx.floor(zb))
         inv = mx.array(1.0, dtype=mx.float32) / s
-        q = zb + mx.round(xin * inv)
+        q = mx.round(_fma_f32(xin, inv, zb))  # ATen: nearbyint(zero_point + x * inv_scale), contracted to an FMA
         inside = mx.logical_and(q >= lo, q <= hi)
         zero = mx.zeros_like(cot)
         dx = mx.where(inside, cot, zero)
-        xfq = (mx.clip(q, lo, hi) - zb) * s
-        ds = mx.where(inside, cot * (xfq - xin) * inv, mx.where(q < lo, cot * (lo - zb), cot * (hi - zb))) * gf
+        # ATen: xfq = (clamp(q) - zp)·s, then (xfq - x): contracted too, fma((clamp(q) - zp), s, -x), one rounding
+        err = _fma_f32(mx.clip(q, lo, hi) - zb, s, -xin)
+        ds = mx.where(inside, cot * err * inv, mx.where(q < lo, cot * (lo - zb), cot * (hi - zb))) * gf
         dzp = mx.where(inside, zero, -cot * s) * gf
         return dx, mx.sum(ds).reshape(s.shape), mx.sum(dzp).reshape(zp.shape)
 

@@ -154,3 +154,29 @@ def test_prepare_warns_when_a_layer_cannot_take_the_requested_scheme():
         qnn.prepare_qat(model, weight_bits=3, weight_scheme="group")
     assert any("layers.2" in str(w.message) for w in rec)
     assert model.layers[0].weight_bits == 3 and model.layers[1].weight_bits == 8 and model.layers[2].weight_bits == 8
+
+
+def _round_f32(v):
+    """Exact Fraction → float32, round to nearest, ties to even (no double rounding)."""
+    from fractions import Fraction
+
+    f = np.float32(float(v))
+    cands = [np.nextafter(f, np.float32(-np.inf)), f, np.nextafter(f, np.float32(np.inf))]
+    best = min(cands, key=lambda c: (abs(Fraction(float(c)) - v), int(np.array(c).view(np.uint32)) & 1))
+    return np.float32(best)
+
+
+def test_fma_emulation_rounds_once():
+    from fractions import Fraction
+
+    from mlxquant.nn import _fma_f32
+
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(400) * 2.0 ** rng.integers(-20, 20, 400)).astype(np.float32)
+    b = (rng.standard_normal(400) * 2.0 ** rng.integers(-20, 20, 400)).astype(np.float32)
+    c = np.round(rng.uniform(-300, 300, 400)).astype(np.float32)
+    c[:100] = -(a[:100] * b[:100])  # cancellation: the result is the product's rounding error
+    got = np.array(_fma_f32(mx.array(a), mx.array(b), mx.array(c)))
+    want = np.array([_round_f32(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+                     for x, y, z in zip(a, b, c, strict=True)], np.float32)
+    np.testing.assert_array_equal(got, want)

@@ -367,7 +367,8 @@ def tflite_detection_postprocess(
     The op already decoded and suppressed: boxes ``[B, K, 4]`` (ymin, xmin, ymax, xmax) normalized, classes
     ``[B, K]`` (float class ids, background removed), scores ``[B, K]``, count ``[B]``. Only the first ``count``
     rows are valid. Outputs are recognised by shape (boxes: last axis 4; count: one value per image); classes vs
-    scores by content (classes are integral). A dict may name them ``boxes``, ``classes``, ``scores``, ``count``.
+    scores by content (classes are integral; if both are, the one with a value above 1). A dict may name them
+    ``boxes``, ``classes``, ``scores``, ``count``.
 
     Args:
         outputs: the 4 arrays (any order) or a dict.
@@ -406,11 +407,14 @@ def tflite_detection_postprocess(
             raise ShapeError(f"cannot identify boxes [B, K, 4] and count [B] among shapes {[a.shape for a in arrs]}")
         rest = [i for i in range(4) if i not in (bi[0], ci[0])]
         integral = [bool(np.all(arrs[i] == np.round(arrs[i]))) for i in rest]
+        above1 = [bool(np.any(arrs[i] > 1)) for i in rest]  # a class id > 1; scores lie in [0, 1]
         if integral[0] and not integral[1]:
             cls_i, sc_i = rest
         elif integral[1] and not integral[0]:
             sc_i, cls_i = rest
-        else:  # both integral (e.g. all zero): TF1 order boxes, classes, scores, count
+        elif above1[1] and not above1[0]:  # both integral (scores exactly 0 / 1): the one above 1 holds classes
+            sc_i, cls_i = rest
+        else:  # both integral and within [0, 1] (e.g. all zero): TF1 order boxes, classes, scores, count
             cls_i, sc_i = rest
         boxes, classes, scores, count = arrs[bi[0]], arrs[cls_i], arrs[sc_i], arrs[ci[0]]
     lab = None

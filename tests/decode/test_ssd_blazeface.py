@@ -85,6 +85,19 @@ def test_ssd_nms_is_tflite_fast_nms(backend, input_size):
     d = mq.decode.ssd(np.zeros((1, 2, 4), np.float32), p, anc, score="none", iou=0.59, labels=None)[0]
     assert len(d) == 1
 
+
+def test_tflite_postprocess_reader_scores_of_exactly_one():
+    # a single detection with score 1.0 (sigmoid of a logit > 17): scores and classes are both integral; the class
+    # id above 1 tells them apart, in any output order
+    boxes = np.array([[[0.1, 0.2, 0.5, 0.6], [0, 0, 0, 0]]], np.float32)
+    classes = np.array([[17.0, 0.0]], np.float32)
+    scores = np.array([[1.0, 0.0]], np.float32)
+    count = np.array([1.0], np.float32)
+    for outs in ([boxes, classes, scores, count], [scores, boxes, count, classes]):
+        d = mq.decode.tflite_detection_postprocess(outs, labels=None)[0]
+        assert d.class_ids.tolist() == [17] and d.scores.tolist() == [1.0]
+
+
 def test_tflite_postprocess_reader():
     boxes = np.array([[[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0], [0, 0, 0, 0]]], np.float32)
     classes = np.array([[0.0, 17.0, 0.0]], np.float32)

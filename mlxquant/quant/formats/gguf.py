@@ -101,20 +101,24 @@ def _high_bits(b: Backend, q: Any) -> Any:
     return b.astype(b.sum(shifted, axis=-1, keepdims=True), "uint32")  # disjoint bits: the sum is an OR
 
 
-def _finite_or_zero(b: Backend, t: Any) -> Any:
-    """``t`` with ±inf / NaN replaced by 0.
+def _zero_where_id_overflows(b: Backend, t: Any, idd: Any) -> Any:
+    """``t`` set to 0 in the blocks whose ``id = 1/d`` overflowed to inf.
 
-    They occur only when ``1/d`` overflows (|d| < 2^-128: a block whose largest magnitude is ~< 2.4e-38), making
-    ``x·id`` ±inf, or NaN for x = 0. ggml's ``(int8_t)`` cast of those is undefined behaviour; on x86 (and in the
-    gguf package's NumPy port there) it yields 0, which is stored. The fp16 ``d`` of such a block is 0 anyway, so the
-    dequantized values are 0 whatever the codes.
+    That happens only when |d| < 2^-128 (a block whose largest magnitude is ~< 2.4e-38); every ``x·id`` of such a
+    block is then ±inf, or NaN for x = ±0, and ggml's ``(int8_t)`` cast of those is undefined behaviour; on x86 (and
+    in the gguf package's NumPy port there) it yields 0, which is stored. The fp16 ``d`` of such a block is 0 anyway,
+    so it dequantizes to zeros whatever the codes. (With a finite ``id``, ``x·id`` is finite: |x·id| ≤ the level
+    count; a NaN from Q4_1's inf range times id = 0 becomes 0 in float_to_int, as in ggml on x86.)
     """
-    return b.where(b.isfinite(t), t, b.zeros((), b.dtype_name(t)))
+    bad = b.isinf(idd)  # one flag per block: no full-size pass unless some block needs it
+    if not bool(b.any(bad).item()):
+        return t
+    return b.where(bad, b.zeros((), b.dtype_name(t)), t)
 
 
 def _trunc_codes(b: Backend, t: Any, hi: int) -> Any:
     """``trunc(t)`` clipped to [0, hi] as uint8 (t ≥ 0 up to rounding; ggml: MIN(hi, (int8_t)(t)))."""
-    return b.float_to_int(b.trunc(_finite_or_zero(b, t)), 0, hi, "uint8")
+    return b.float_to_int(b.trunc(t), 0, hi, "uint8")
 
 
 def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
@@ -128,7 +132,8 @@ def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
         nlev = 8 if qtype == "Q4_0" else 16
         d = vmax / b.const(-nlev, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
-        q = _trunc_codes(b, x * idd + b.const(nlev + 0.5, f32), 2 * nlev - 1)  # 8.5 / 16.5: offset + 0.5
+        t = _zero_where_id_overflows(b, x * idd + b.const(nlev + 0.5, f32), idd)
+        q = _trunc_codes(b, t, 2 * nlev - 1)  # 8.5 / 16.5: offset + 0.5
         head = [_f16_bytes(b, d)]
     elif qtype in ("Q4_1", "Q5_1"):
         vmax = b.max(x, axis=-1, keepdims=True)
@@ -136,13 +141,14 @@ def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
         n = 15 if qtype == "Q4_1" else 31
         d = (vmax - vmin) / b.const(n, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
-        q = _trunc_codes(b, (x - vmin) * idd + b.const(0.5, f32), n)  # + 0.5 then trunc: round half up
+        t = _zero_where_id_overflows(b, (x - vmin) * idd + b.const(0.5, f32), idd)
+        q = _trunc_codes(b, t, n)  # + 0.5 then trunc: round half up
         head = [_f16_bytes(b, d), _f16_bytes(b, vmin, "min")]
     else:  # Q8_0
         amax = b.max(b.abs(x), axis=-1, keepdims=True)
         d = amax / b.const(127.0, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
-        qf = b.round_half_away(_finite_or_zero(b, x * idd))  # roundf
+        qf = b.round_half_away(_zero_where_id_overflows(b, x * idd, idd))  # roundf
         q8 = b.float_to_int(qf, -127, 127, "int8")
         qs = b.astype(b.bitwise_and(b.astype(q8, "int32"), b.const(0xFF, "int32")), "uint8")  # two's complement
         return b.concatenate([_f16_bytes(b, d), qs], axis=-1)

@@ -776,7 +776,9 @@ def qparams_from_minmax(
 
     With ``lo, hi = qrange(dtype, ...)``, ``min⁻ = min(min_val, 0)``, ``max⁺ = max(max_val, 0)`` (float32):
 
-    * asymmetric: ``s = f32(f32(max⁺ - min⁻) / (hi - lo))``; zero point by :attr:`Profile.zero_point_rule`.
+    * asymmetric: ``s = f32(f32(max⁺ - min⁻) / (hi - lo))``; zero point by :attr:`Profile.zero_point_rule`
+      (onnx: so for uint8 = DynamicQuantizeLinear; other dtypes and reduce_range follow the onnxruntime
+      quantization tool, which computes ``s`` and the zero point in float64).
     * symmetric: ``amax = max(-min⁻, max⁺)``, ``s = f32(amax / ((hi - lo) / 2))``; zero point 0 (signed) or the
       profile's unsigned midpoint (128 for uint8).
     * degenerate ranges by :attr:`Profile.degenerate`: onnx ``s < FLT_MIN`` → (1.0, 0); torch ``s = max(s, eps)``;
@@ -841,13 +843,34 @@ def qparams_from_minmax(
         mxv = max_val
     else:
         mxv = b.asarray(np.array(mx_h, dtype=np.float32))
-    scale, zp = _qparams_rule(b, mn, mxv, qt, lo, hi, symmetric, prof)
+    if not symmetric and prof.zero_point_rule == "onnx" and (qt.name != "uint8" or reduce_range):
+        scale, zp = _onnx_tool_rule(b, mn_h, mx_h, lo, hi)
+    else:
+        scale, zp = _qparams_rule(b, mn, mxv, qt, lo, hi, symmetric, prof)
     s_h = _host(b, scale)
     if not np.all(np.isfinite(s_h)):
         raise QuantizationError(
             f"the range [{float(mn_h.min())}, {float(mx_h.max())}] is too large for a finite float32 scale"
         )
     return QParams(scale, zp, qt.name, axis, block_size)
+
+
+def _onnx_tool_rule(b: Backend, mn_h: np.ndarray, mx_h: np.ndarray, lo: int, hi: int) -> tuple[Any, Any]:
+    """Asymmetric qparams of onnxruntime's quantization tool (quant_utils.compute_scale_zp), for the dtypes and
+    ranges that DynamicQuantizeLinear (uint8 only, no reduce_range) does not cover.
+
+    The tool works in float64: ``s = f64(f64(max⁺) - f64(min⁻)) / (hi - lo)``, ``zp = RNE(f64(lo - min⁻ / s))``,
+    ``s < FLT_MIN`` → ``(1.0, 0)``, then stores ``f32(s)``. Computed on the host (the parameters are small, and
+    MLX GPUs have no float64); the result is moved to backend ``b``.
+    """
+    mn = np.minimum(mn_h, np.float32(0.0)).astype(np.float64)
+    mx = np.maximum(mx_h, np.float32(0.0)).astype(np.float64)
+    s64 = (mx - mn) / np.float64(hi - lo)
+    deg = s64 < _FLT_MIN  # the tool: scale < numpy.finfo(float32).tiny -> (1.0, 0)
+    s64 = np.where(deg, 1.0, s64)
+    zp = np.round(np.float64(lo) - mn / s64)  # numpy.round: half to even, in float64 as the tool
+    zp = np.where(deg, 0.0, np.clip(zp, lo, hi))  # the clip never binds in exact arithmetic: a guard
+    return b.asarray(np.asarray(s64.astype(np.float32))), b.asarray(np.asarray(zp.astype(np.int32)))
 
 
 def _unsigned_sym_zp(prof: Profile, qt: QType, lo: int, hi: int) -> int:
@@ -907,7 +930,7 @@ def _affine_zero_point(b: Backend, mn_neg: Any, s: Any, lo: int, hi: int, flo: A
         zi = b.clip(zi, b.const(lo, "int64"), b.const(hi, "int64"))
         return b.astype(zi, "int32")
     zf = flo - ratio  # float32: qmin - min/scale
-    if rule == "clip_then_round":
+    if rule in ("clip_then_round", "onnx"):
         # DynamicQuantizeLinear: RoundHalfToEven(max(qmin, min(qmax, qmin - min / scale)))
         z = b.round(b.clip(zf, flo, fhi))
     else:
@@ -945,7 +968,8 @@ def choose_qparams(
         block_size: block size along ``axis``.
         narrow_range: signed range ``[-qmax, qmax]``.
         reduce_range: the profile's reduced range.
-        profile: ``"onnx"`` (asymmetric = DynamicQuantizeLinear, symmetric = onnxruntime's quantization tool),
+        profile: ``"onnx"`` (asymmetric uint8 = DynamicQuantizeLinear, everything else = onnxruntime's
+            quantization tool),
             ``"torch"`` (MinMaxObserver / PerChannelMinMaxObserver), ``"tflite"``/``"tflite_reference"`` (the
             TFLite converter's nudged activation and symmetric narrow-range weight parameters).
         backend: ``"numpy"`` or ``"mlx"``.

@@ -89,7 +89,10 @@ class Profile:
         zero_point_rule: how ``choose_qparams`` derives an asymmetric zero point from ``zf = f32(qmin - f32(min/s))``:
             ``"clip_then_round"`` (``rne(clip(zf))``, ONNX DynamicQuantizeLinear), ``"round_then_clamp"``
             (``clamp(qmin - rne(f32(min/s)))``, torch), ``"nudge"`` (``qmin`` if ``zf < qmin``, ``qmax`` if
-            ``zf > qmax``, else ``rha(zf)``; the TFLite converter).
+            ``zf > qmax``, else ``rha(zf)``; the TFLite converter), ``"onnx"`` (``"clip_then_round"`` for uint8
+            without reduce_range, DynamicQuantizeLinear's only case; otherwise onnxruntime's quantization tool,
+            ``compute_scale_zp`` in float64: ``s = f64(max⁺ - min⁻)/(qmax - qmin)``, ``zp = rne(qmin - min⁻/s)``,
+            ``s < FLT_MIN`` → (1.0, 0)).
         symmetric_narrow: the signed dtypes whose symmetric qparams use the narrow range ``[-qmax, qmax]``
             (``amax/127`` for int8; the ONNX tool narrows int8 and int16 only, TFLite every signed dtype); the others
             use the full range (``amax/127.5`` for int8; torch).
@@ -137,7 +140,7 @@ _ONNX = Profile(
     fake_formula="quantize",  # fake_quantize = DequantizeLinear(QuantizeLinear(x))
     fake_mask="rounded",
     nan="qmin",  # ORT CPU (MLAS): NaN -> qmin for every dtype, checked against onnxruntime 1.32
-    zero_point_rule="clip_then_round",  # DynamicQuantizeLinear: rne(clip(qmin - min/s, qmin, qmax))
+    zero_point_rule="onnx",  # uint8: DynamicQuantizeLinear; other dtypes / reduce_range: the tool (compute_scale_zp)
     symmetric_narrow=("int8", "int16", "int32"),  # quant_utils ONNX_INT_TYPE_SYMMETRIC_RANGE (int8, int16) + int32
     unsigned_symmetric_zero_point="mid_even",  # quant_utils.compute_scale_zp: round((qmin + qmax) / 2)
     degenerate="onnx",  # asymmetric: DynamicQuantizeLinear max == min -> (1.0, 0); symmetric: tool scale < FLT_MIN

@@ -276,6 +276,35 @@ def test_symmetric_matches_quantization_tool(backend: str, dtype: str, reduce_ra
         assert np.float32(p2.scale) == np.float32(s)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduce_range", [False, True])
+def test_asymmetric_matches_quantization_tool(backend: str, dtype: str, reduce_range: bool) -> None:
+    """Asymmetric qparams of every dtype but uint8 (whose rule is DynamicQuantizeLinear's, tested above) and of
+    uint8 with reduce_range are the tool's compute_scale_zp (float64), per tensor and per channel.
+
+    Review regression: they used DynamicQuantizeLinear's float32 rule, whose scale differed by an ulp in ~13%."""
+    from onnxruntime.quantization.quant_utils import compute_scale_zp, get_qmin_qmax_for_qType
+
+    if dtype == "uint8" and not reduce_range:
+        pytest.skip("uint8 without reduce_range follows DynamicQuantizeLinear (test above)")
+    rng = np.random.default_rng(11)
+    qmin, qmax = get_qmin_qmax_for_qType(ONNX_TYPES[dtype], reduce_range=reduce_range, symmetric=False)
+    assert mq.quant.primitives.qrange(dtype, reduce_range=reduce_range) == (int(qmin), int(qmax))
+    cases = [*list(_dql_inputs(rng))[:80], np.array([-1e-40, 3e-40], np.float32), np.array([-1e-8, 1.0], np.float32)]
+    for x in cases:
+        zp, s = compute_scale_zp(np.float32(x.min()), np.float32(x.max()), qmin, qmax)
+        p = mq.choose_qparams(as_backend(x, backend), dtype, reduce_range=reduce_range)
+        assert np.float32(mq.to_numpy(p.scale)) == np.float32(s), (dtype, x[:3], p, s)
+        assert int(mq.to_numpy(p.zero_point)) == int(zp), (dtype, x[:3], p, zp)
+    w = (rng.standard_normal((6, 40)) * rng.uniform(0.01, 5, (6, 1))).astype(np.float32)
+    w[0] = 0.0
+    w[1] = np.abs(w[1])
+    p = mq.choose_qparams(as_backend(w, backend), dtype, axis=0, reduce_range=reduce_range)
+    for c in range(6):
+        zp, s = compute_scale_zp(np.float32(w[c].min()), np.float32(w[c].max()), qmin, qmax)
+        assert np.float32(mq.to_numpy(p.scale)[c]) == np.float32(s) and int(mq.to_numpy(p.zero_point)[c]) == int(zp)
+
+
 def test_nan_goes_to_qmin_like_ort(backend: str) -> None:
     x = np.array([np.nan, -np.nan, 1.0], np.float32)
     for dtype in DTYPES:

@@ -219,6 +219,13 @@ def qparams(
         else:
             zp = int(round_int(float(Fraction(qmin + qmax, 2)), "even"))
         span = f32(Fraction(amax) * 2)
+    elif profile == "onnx" and (dtype != "uint8" or reduce_range):
+        # onnxruntime quantization tool (compute_scale_zp), float64 throughout; DynamicQuantizeLinear covers only uint8
+        s64 = float(Fraction(float(Fraction(mx_p) - Fraction(mn_n))) / (qmax - qmin))
+        if s64 < 2.0**-126:
+            return 1.0, 0
+        zf = float(qmin - Fraction(float(Fraction(mn_n) / Fraction(s64))))
+        return f32(s64), min(max(int(round_int(zf, "even")), qmin), qmax)
     else:
         span = f32(Fraction(mx_p) - Fraction(mn_n))
         s = f32(Fraction(span) / (qmax - qmin))

@@ -97,11 +97,11 @@ def check_constant(x: Any, *, axis_batch: int = 0, first_index: int = 0) -> list
     """Indices of constant images in a batch (warned as :class:`ConstantImageWarning`); ``first_index`` is the
     index of the batch's first image in the caller's list."""
     b = get_backend(x)
-    a = b.astype(x, "float32") if b.dtype_name(x) != "float32" else x
-    nd = len(a.shape)
+    nd = len(x.shape)
     axes = tuple(i for i in range(nd) if i != axis_batch)
-    rng = to_numpy(b.max(a, axis=axes) - b.min(a, axis=axes))
-    bad = [int(i) + first_index for i in np.flatnonzero(rng == 0)]
+    # max == min in the native dtype: no float copy of the batch, no wrap-around of an unsigned difference
+    same = to_numpy(b.max(x, axis=axes) == b.min(x, axis=axes))
+    bad = [int(i) + first_index for i in np.flatnonzero(same)]
     if bad:
         warnings.warn(f"image(s) {bad} are constant (every pixel the same value): a blank frame, a failed decode or a "
                       "wrong buffer? The model output will be meaningless", ConstantImageWarning, stacklevel=3)

@@ -65,7 +65,20 @@ _LAZY: dict[str, str] = {
 }
 
 # Subpackages and modules reachable as attributes (mq.vision, mq.decode, ...), imported on first access.
-_SUBMODULES = ("quant", "vision", "decode", "draw", "metrics", "nn", "pipeline", "analysis", "models", "cli")
+_SUBMODULES = (
+    "quant",
+    "vision",
+    "decode",
+    "draw",
+    "metrics",
+    "nn",
+    "pipeline",
+    "analysis",
+    "models",
+    "runtimes",
+    "checkpoint",
+    "cli",
+)
 
 __all__ = [
     "__version__",

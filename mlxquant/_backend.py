@@ -19,20 +19,21 @@ Notes on semantic equality of the two backends (see docs/spec.md):
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._errors import BackendError, InvalidArgumentError
 
 __all__ = [
-    "Backend",
-    "NumpyBackend",
-    "MlxBackend",
-    "get_backend",
-    "to_numpy",
-    "is_mlx_array",
     "BACKEND_NAMES",
+    "Backend",
+    "MlxBackend",
+    "NumpyBackend",
+    "get_backend",
+    "is_mlx_array",
+    "to_numpy",
 ]
 
 BACKEND_NAMES = ("numpy", "mlx")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._errors import InvalidArgumentError, ShapeError
 
-__all__ = ["check_choice", "check_shape", "check_axis", "check_positive_int", "check_range"]
+__all__ = ["check_axis", "check_choice", "check_positive_int", "check_range", "check_shape"]
 
 
 def check_choice(name: str, value: Any, valid: Iterable[Any], error: type[Exception] = InvalidArgumentError) -> Any:
@@ -20,7 +21,7 @@ def check_choice(name: str, value: Any, valid: Iterable[Any], error: type[Except
 def check_shape(name: str, actual: Sequence[int], expected: Sequence[int | None]) -> None:
     """Raise :class:`ShapeError` unless ``actual`` matches ``expected`` (``None`` matches any extent)."""
     actual = tuple(int(a) for a in actual)
-    ok = len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
+    ok = len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected, strict=True))
     if not ok:
         exp = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise ShapeError(f"{name} has shape {actual}, expected {exp}")

@@ -7,19 +7,19 @@ would naturally catch (``ValueError`` or ``TypeError``), so ``except ValueError`
 from __future__ import annotations
 
 __all__ = [
-    "MlxquantError",
-    "QuantizationError",
+    "AlreadyQuantizedError",
+    "BackendError",
+    "ImageError",
+    "InputTypeError",
+    "InvalidArgumentError",
     "InvalidDtypeError",
     "InvalidProfileError",
-    "InvalidArgumentError",
-    "ShapeError",
-    "NonFiniteError",
-    "BackendError",
-    "InputTypeError",
-    "AlreadyQuantizedError",
-    "ModelFormatError",
-    "ImageError",
     "MissingDependencyError",
+    "MlxquantError",
+    "ModelFormatError",
+    "NonFiniteError",
+    "QuantizationError",
+    "ShapeError",
 ]
 
 

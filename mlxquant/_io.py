@@ -6,12 +6,12 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["atomic_path", "atomic_dir", "check_output_path"]
+__all__ = ["atomic_dir", "atomic_path", "check_output_path"]
 
 
 def check_output_path(path: str | os.PathLike[str], *, force: bool = False) -> Path:

@@ -11,11 +11,11 @@ import importlib
 import importlib.util
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from ._errors import MlxquantError
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["COMMANDS", "main"]
 
 #: Subcommand name → module implementing it.
 COMMANDS: dict[str, str] = {

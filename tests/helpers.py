@@ -11,7 +11,7 @@ import numpy as np
 
 from mlxquant._backend import get_backend, is_mlx_array, to_numpy
 
-__all__ = ["assert_equal", "assert_close", "as_backend", "backend_of", "readonly"]
+__all__ = ["as_backend", "assert_close", "assert_equal", "backend_of", "readonly"]
 
 
 def backend_of(x: Any) -> str:
@@ -38,7 +38,9 @@ def _dtype_name(x: Any) -> str:
     return get_backend(x).dtype_name(x)
 
 
-def assert_equal(actual: Any, expected: Any, *, backend: str | None = None, check_dtype: bool = True, msg: str = "") -> None:
+def assert_equal(
+    actual: Any, expected: Any, *, backend: str | None = None, check_dtype: bool = True, msg: str = ""
+) -> None:
     """Exact equality (NaN == NaN) after checking backend, dtype and shape."""
     if backend is not None and backend_of(actual) != backend:
         raise AssertionError(f"{msg} result is on backend {backend_of(actual)!r}, expected {backend!r}")
@@ -51,7 +53,9 @@ def assert_equal(actual: Any, expected: Any, *, backend: str | None = None, chec
     np.testing.assert_array_equal(a, e, err_msg=msg, strict=False)
 
 
-def assert_close(actual: Any, expected: Any, *, rtol: float, atol: float, backend: str | None = None, msg: str = "") -> None:
+def assert_close(
+    actual: Any, expected: Any, *, rtol: float, atol: float, backend: str | None = None, msg: str = ""
+) -> None:
     """Float closeness with an explicit, documented tolerance, after checking backend and shape."""
     if backend is not None and backend_of(actual) != backend:
         raise AssertionError(f"{msg} result is on backend {backend_of(actual)!r}, expected {backend!r}")

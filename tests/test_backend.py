@@ -14,7 +14,8 @@ from tests.helpers import as_backend, assert_equal, backend_of
 
 
 def test_import_is_light() -> None:
-    code = "import sys, mlxquant; bad = [m for m in ('mlx.core', 'torch', 'onnxruntime', 'PIL.Image', 'cv2') if m in sys.modules]; print(bad)"
+    heavy = ("mlx.core", "torch", "onnxruntime", "onnx", "PIL.Image", "cv2", "ml_dtypes", "gguf")
+    code = f"import sys, mlxquant; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"import mlxquant pulled in heavy modules: {out}"
 

@@ -906,7 +906,8 @@ def _qparams_rule(
     one = b.const(1.0)
     if prof.degenerate == "onnx":
         # DynamicQuantizeLinear: scale = (max == min) ? 1.0 : ...; the quantization tool: scale < FLT_MIN -> 1.0
-        deg = (s < b.const(_FLT_MIN)) if symmetric else (span == zero)
+        # (s == 0: a span of a few subnormal ulps underflows; DynamicQuantizeLinear would return scale 0, unusable)
+        deg = (s < b.const(_FLT_MIN)) if symmetric else b.logical_or(span == zero, s == zero)
         s = b.where(deg, one, s)
         zp = b.where(deg, b.zeros(shape, "int32"), zp)
     elif prof.degenerate == "one_qmin":

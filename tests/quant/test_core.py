@@ -486,3 +486,12 @@ def test_fake_quantize_never_returns_negative_zero(backend: str, profile: str) -
         assert not np.any(np.signbit(y)), y
         y = mq.to_numpy(mq.fake_quantize(as_backend(x, backend), np.ones(6, np.float32), zp, axis=0, profile=profile))
         assert not np.any(np.signbit(y)), y
+
+
+def test_onnx_uint8_scale_that_underflows_is_usable(backend: str) -> None:
+    """max - min = 2 subnormal ulps: f32(span / 255) underflows to 0. DynamicQuantizeLinear itself returns (0.0, 255),
+    which no quantize accepts; mlxquant treats it like span == 0 (review regression: scale 0.0 was returned)."""
+    x = as_backend(np.array([1e-45, 2e-45, 0.0], np.float32), backend)
+    p = mq.choose_qparams(x, "uint8")
+    assert float(mq.to_numpy(p.scale)) == 1.0 and int(mq.to_numpy(p.zero_point)) == 0
+    assert mq.to_numpy(mq.quantize(x, p)).tolist() == [0, 0, 0]

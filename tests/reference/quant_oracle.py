@@ -247,7 +247,7 @@ def qparams(
             else:
                 zp = int(round_int(zf, "away"))
     if profile == "onnx":
-        if (symmetric and s < 2.0**-126) or (not symmetric and span == 0):
+        if (symmetric and s < 2.0**-126) or (not symmetric and (span == 0 or s == 0)):
             return 1.0, 0
     elif profile in ("tflite", "tflite_reference"):
         if span < 2.0**-52:

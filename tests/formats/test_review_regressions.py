@@ -167,3 +167,94 @@ def test_quantized_tensor_from_nested_lists():
     qt = QuantizedTensor.quantize(rows.tolist(), group_size=32)
     assert qt.shape == (2, 64) and qt.dtype == "float32"
     np.testing.assert_array_equal(qt.dequantize(), QuantizedTensor.quantize(rows, group_size=32).dequantize())
+
+
+# ---- the NumPy fast path of gguf_quantize is the generic block code, bit for bit -----------------------------------
+import warnings  # noqa: E402
+
+import mlxquant.quant.formats.gguf as _gguffmt  # noqa: E402
+from mlxquant._backend import get_backend  # noqa: E402
+
+
+def _gguf_generic(x, qtype):
+    b = get_backend(x)
+    blocks = np.asarray(x, np.float32).reshape(-1, 32)
+    out = _gguffmt._quantize_blocks(b, blocks, qtype, _gguffmt._block_stats(b, blocks, qtype), {})
+    return out.reshape(*x.shape[:-1], -1)
+
+
+@st.composite
+def _gguf_case(draw):
+    qtype = draw(st.sampled_from(["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]))
+    lead = tuple(draw(st.lists(st.integers(1, 6), min_size=0, max_size=2)))
+    width = 32 * draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    w = rng.standard_normal((*lead, width)) * 2.0 ** draw(st.sampled_from([-140, -128, -20, 0, 10, 17]))
+    kind = draw(st.sampled_from(["plain", "ties", "zeros", "pm"]))
+    flat = w.reshape(-1, 32)
+    if kind == "ties":  # exact ties in x·id + offset
+        flat[:] = np.round(flat / np.abs(flat).max() * 16) / 2
+    elif kind == "zeros":  # all-zero blocks with mixed signs of zero, and zero extremes
+        flat[::2] = np.where(rng.random(flat[::2].shape) < 0.5, 0.0, -0.0)
+        flat[1::3] = np.abs(flat[1::3]) + 1  # positive blocks whose zero minimum holds +0.0 and -0.0
+        for r in range(1, flat.shape[0], 3):  # at random places: NumPy's SIMD min picks either zero by position
+            i, j = rng.choice(32, 2, replace=False)
+            flat[r, i], flat[r, j] = 0.0, -0.0
+    elif kind == "pm":  # +a and -a both present: the first one decides Q4_0 / Q5_0's d
+        flat[:, 3], flat[:, 9] = -4.0, 4.0
+        flat[::2, 3], flat[::2, 9] = 4.0, -4.0
+        flat[:] = np.clip(flat, -4, 4)
+    dtype = draw(st.sampled_from(["float32", "float16", "float64"]))
+    with np.errstate(over="ignore"):
+        w = w.astype(dtype)
+    w = np.where(np.isfinite(w), w, 0).astype(dtype)
+    chunk = draw(st.sampled_from([1, 3, 8192]))
+    return w, qtype, chunk
+
+
+@given(_gguf_case())
+def test_numpy_gguf_fast_path_equals_generic(case):
+    w, qtype, chunk = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mock.patch.object(_gguffmt, "_FAST_BLOCKS", chunk):
+            fast = _gguffmt.gguf_quantize(w, qtype)
+        gen = _gguf_generic(w, qtype)
+    assert fast.dtype == np.uint8 and fast.shape == gen.shape
+    assert np.array_equal(fast, gen)
+
+
+def test_gguf_fp16_overflow_is_one_warning_with_the_total(backend):
+    x = np.ones((4, 64), np.float32)
+    x[0, 3] = 1e7  # d = 1e7/-8 overflows float16 in Q4_0: one block
+    x[2, 40] = -2e6
+    x[3, :] = 7e5
+    with mock.patch.object(_gguffmt, "_FAST_BLOCKS", 2):  # several chunks: still one warning
+        with pytest.warns(RuntimeWarning, match="4 block d values exceed float16") as rec:
+            _gguffmt.gguf_quantize(as_backend(x, backend), "Q4_0")
+    assert len([r for r in rec if issubclass(r.category, RuntimeWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _gguffmt.gguf_quantize(as_backend(np.ones((2, 64), np.float32), backend), "Q4_1")  # no warning at all
+
+
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+def test_numpy_gguf_fast_path_equals_generic_on_many_blocks(qtype):
+    """Thousands of blocks with the cases the fast path must hand back to the last-axis reductions: a zero minimum /
+    maximum holding both +0.0 and -0.0 at random places (NumPy's SIMD min / max picks either by position), all-zero
+    blocks, and +a / -a magnitude ties (the first one decides Q4_0 / Q5_0's d)."""
+    rng = np.random.default_rng(29)
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    for r in range(0, 1000):
+        i, j = rng.choice(32, 2, replace=False)
+        x[r] = np.abs(x[r]) + 0.5
+        x[r, i], x[r, j] = 0.0, -0.0
+        if r % 2:
+            x[r] = -x[r]  # a zero maximum holding both signs
+    x[1000:1200] = np.where(rng.random((200, 32)) < 0.5, 0.0, -0.0)
+    for r in range(1200, 1600):
+        i, j = rng.choice(32, 2, replace=False)
+        x[r] = np.clip(x[r], -2, 2)
+        x[r, i], x[r, j] = 3.0, -3.0
+    fast = _gguffmt.gguf_quantize(x, qtype)
+    assert np.array_equal(fast, _gguf_generic(x, qtype))

@@ -193,3 +193,24 @@ def test_gguf_accepts_the_gguf_packages_type_enum_and_lowercase_names():
 
     with pytest.raises(InvalidArgumentError, match="valid values are: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1"):
         gguf_quantize(x, gguf.GGMLQuantizationType.Q4_K)
+
+
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"])
+def test_gguf_numpy_fast_path_equals_gguf_package_on_signed_zero_and_tie_blocks(qtype):
+    """NumPy input: bit-exact with the gguf package even where only the sign of a zero block extreme or the order of
+    +a / -a differs (the fast path's transposed reductions hand those blocks back to last-axis reductions)."""
+    gguf = pytest.importorskip("gguf")
+    quants = pytest.importorskip("gguf.quants")
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal((2048, 32)).astype(np.float32)
+    for r in range(0, 1024):
+        i, j = rng.choice(32, 2, replace=False)
+        x[r] = np.abs(x[r]) + 0.5
+        x[r, i], x[r, j] = 0.0, -0.0
+        if r % 2:
+            x[r] = -x[r]
+    x[1024:1200] = np.where(rng.random((176, 32)) < 0.5, 0.0, -0.0)
+    x[1200:1600, 5], x[1200:1600, 9] = 9.0, -9.0
+    x = x.reshape(64, 1024)
+    ref = quants.quantize(x, getattr(gguf.GGMLQuantizationType, qtype))
+    np.testing.assert_array_equal(gguf_quantize(x, qtype), ref)

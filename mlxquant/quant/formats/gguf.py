@@ -34,6 +34,9 @@ from . import GGUF_TYPES
 __all__ = ["GGUF_TYPES", "gguf_dequantize", "gguf_quantize", "gguf_row_bytes"]
 
 _QK = 32  # values per block for every legacy type (QK8_0 = QK4_0 = QK4_1 = QK5_0 = QK5_1 = 32)
+# Blocks per chunk of the NumPy fast path: 8192 blocks = 1 MB of float32, so the temporaries stay in cache while the
+# per-chunk Python overhead stays small.
+_FAST_BLOCKS = 8192
 
 
 def _qtype(qtype: Any) -> str:
@@ -59,22 +62,16 @@ def gguf_row_bytes(width: int, qtype: str) -> int:
     return width // blk * size
 
 
-def _f16_bytes(b: Backend, d: Any, what: str = "d") -> Any:
+def _f16_bytes(b: Backend, d: Any, what: str, over: dict[str, int]) -> Any:
     """float32 (n, 1) → (n, 2) uint8: fp16 (round half to even) little-endian bytes.
 
-    A value beyond float16's range becomes ±inf, as in ggml; that is reported with a RuntimeWarning instead of
-    NumPy's anonymous cast warning (REFERENCE §11: fp16 overflow must be detected and reported).
+    A value beyond float16's range becomes ±inf, as in ggml; ``over[what]`` counts them, and :func:`gguf_quantize`
+    reports the total with one RuntimeWarning instead of NumPy's anonymous cast warning (REFERENCE §11: fp16
+    overflow must be detected and reported).
     """
     with np.errstate(over="ignore"):
         h = b.astype(d, "float16")
-    n_over = int(b.sum(b.astype(b.isinf(h), "int32")).item()) if h.size else 0
-    if n_over:
-        warnings.warn(
-            f"gguf_quantize: {n_over} block {what} values exceed float16's range (65504) and are stored as inf, "
-            "as ggml does; the dequantized blocks will be inf/NaN. Scale the tensor down or use a wider format.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+    over[what] = over.get(what, 0) + (int(b.sum(b.astype(b.isinf(h), "int32")).item()) if h.size else 0)
     u = b.astype(b.view(h, "uint16"), "int32")
     lo = b.bitwise_and(u, b.const(0xFF, "int32"))
     hi = b.right_shift(u, b.const(8, "int32"))
@@ -121,37 +118,72 @@ def _trunc_codes(b: Backend, t: Any, hi: int) -> Any:
     return b.float_to_int(b.trunc(t), 0, hi, "uint8")
 
 
-def _quantize_blocks(b: Backend, x: Any, qtype: str) -> Any:
+def _block_stats(b: Backend, x: Any, qtype: str) -> tuple[Any, ...]:
+    """The per-block extremes each type starts from, as (n, 1) arrays: Q4_0 / Q5_0 the signed value of largest
+    magnitude (the first one on ties, as ggml's ``if (amax < fabsf(v))`` loop and np.argmax), Q4_1 / Q5_1 (max, min),
+    Q8_0 max |x|."""
+    if qtype in ("Q4_0", "Q5_0"):
+        imax = b.expand_dims(b.argmax(b.abs(x), axis=-1), -1)
+        return (b.take_along_axis(x, imax, axis=-1),)
+    if qtype in ("Q4_1", "Q5_1"):
+        return b.max(x, axis=-1, keepdims=True), b.min(x, axis=-1, keepdims=True)
+    return (b.max(b.abs(x), axis=-1, keepdims=True),)
+
+
+def _block_stats_np(x: np.ndarray, qtype: str) -> tuple[np.ndarray, ...]:
+    """:func:`_block_stats` for NumPy, from a transposed copy: NumPy reduces a 32-long last axis slowly, the first
+    axis of (32, n) vectorized across blocks. Max, min and the first argmax are exact; only the sign of a zero
+    extreme can depend on the reduction order, and Q4_1 / Q5_1 store it (m, and d = max - min of an all-zero
+    block), so blocks with a zero extreme are reduced again along the last axis, exactly as the generic path (and
+    the gguf package) do."""
+    t = np.ascontiguousarray(x.T)
+    if qtype in ("Q4_0", "Q5_0"):
+        # the largest |x| is the max or minus the min (argmax along the first axis is slow); where they tie (+a and
+        # -a both present, or an all-zero block) the first occurrence decides: those blocks take the generic argmax
+        pos, neg = t.max(axis=0)[:, None], t.min(axis=0)[:, None]
+        vmax = np.where(pos > -neg, pos, neg)
+        tie = (pos == -neg)[:, 0]
+        if tie.any():
+            xt = x[tie]
+            vmax[tie] = np.take_along_axis(xt, np.abs(xt).argmax(axis=-1)[:, None], axis=-1)
+        return (vmax,)
+    if qtype in ("Q4_1", "Q5_1"):
+        vmax, vmin = t.max(axis=0)[:, None], t.min(axis=0)[:, None]
+        z = ((vmax == 0) | (vmin == 0))[:, 0]
+        if z.any():
+            vmax[z], vmin[z] = x[z].max(axis=-1, keepdims=True), x[z].min(axis=-1, keepdims=True)
+        return vmax, vmin
+    return (np.abs(t).max(axis=0)[:, None],)
+
+
+def _quantize_blocks(b: Backend, x: Any, qtype: str, stats: tuple[Any, ...], over: dict[str, int]) -> Any:
     f32 = "float32"
     zero = b.const(0.0, f32)
     one = b.const(1.0, f32)
     if qtype in ("Q4_0", "Q5_0"):
-        # the signed value of largest magnitude (first one on ties, as ggml's `if (amax < fabsf(v))` loop)
-        imax = b.expand_dims(b.argmax(b.abs(x), axis=-1), -1)
-        vmax = b.take_along_axis(x, imax, axis=-1)
+        (vmax,) = stats
         nlev = 8 if qtype == "Q4_0" else 16
         d = vmax / b.const(-nlev, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
         t = _zero_where_id_overflows(b, x * idd + b.const(nlev + 0.5, f32), idd)
         q = _trunc_codes(b, t, 2 * nlev - 1)  # 8.5 / 16.5: offset + 0.5
-        head = [_f16_bytes(b, d)]
+        head = [_f16_bytes(b, d, "d", over)]
     elif qtype in ("Q4_1", "Q5_1"):
-        vmax = b.max(x, axis=-1, keepdims=True)
-        vmin = b.min(x, axis=-1, keepdims=True)
+        vmax, vmin = stats
         n = 15 if qtype == "Q4_1" else 31
         d = (vmax - vmin) / b.const(n, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
         t = _zero_where_id_overflows(b, (x - vmin) * idd + b.const(0.5, f32), idd)
         q = _trunc_codes(b, t, n)  # + 0.5 then trunc: round half up
-        head = [_f16_bytes(b, d), _f16_bytes(b, vmin, "min")]
+        head = [_f16_bytes(b, d, "d", over), _f16_bytes(b, vmin, "min", over)]
     else:  # Q8_0
-        amax = b.max(b.abs(x), axis=-1, keepdims=True)
+        (amax,) = stats
         d = amax / b.const(127.0, f32)
         idd = b.where(d == zero, zero, one / b.where(d == zero, one, d))
         qf = b.round_half_away(_zero_where_id_overflows(b, x * idd, idd))  # roundf
         q8 = b.float_to_int(qf, -127, 127, "int8")
         qs = b.astype(b.bitwise_and(b.astype(q8, "int32"), b.const(0xFF, "int32")), "uint8")  # two's complement
-        return b.concatenate([_f16_bytes(b, d), qs], axis=-1)
+        return b.concatenate([_f16_bytes(b, d, "d", over), qs], axis=-1)
     if qtype in ("Q5_0", "Q5_1"):
         head.append(_u32_bytes(b, _high_bits(b, q)))
         q = b.bitwise_and(q, b.const(0x0F, "uint8"))
@@ -200,9 +232,28 @@ def gguf_quantize(x: Any, qtype: str = "Q4_0", *, backend: str | None = None) ->
     if x.size and not bool(b.all(b.isfinite(x)).item()):
         raise NonFiniteError("gguf_quantize: the values hold NaN or inf (ggml's result would be undefined)")
     lead = tuple(x.shape[:-1])
-    blocks = b.reshape(b.astype(x, "float32"), (-1, _QK))
-    out = _quantize_blocks(b, blocks, qtype)
-    return b.reshape(out, (*lead, x.shape[-1] // _QK * GGUF_TYPES[qtype][1]))
+    size = GGUF_TYPES[qtype][1]
+    over: dict[str, int] = {}
+    if b.name == "numpy" and x.size:
+        # NumPy fast path: cache-sized chunks of blocks through the same block code, extremes from a transposed copy
+        # (proven equal to the generic path by a property test in tests/formats/test_review_regressions.py)
+        blocks = x.reshape(-1, _QK)
+        out = np.empty((blocks.shape[0], size), np.uint8)
+        for s in range(0, blocks.shape[0], _FAST_BLOCKS):
+            xc = blocks[s : s + _FAST_BLOCKS].astype(np.float32)
+            out[s : s + xc.shape[0]] = _quantize_blocks(b, xc, qtype, _block_stats_np(xc, qtype), over)
+    else:
+        blocks = b.reshape(b.astype(x, "float32"), (-1, _QK))
+        out = _quantize_blocks(b, blocks, qtype, _block_stats(b, blocks, qtype), over)
+    for what, n_over in over.items():
+        if n_over:
+            warnings.warn(
+                f"gguf_quantize: {n_over} block {what} values exceed float16's range (65504) and are stored as inf, "
+                "as ggml does; the dequantized blocks will be inf/NaN. Scale the tensor down or use a wider format.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return b.reshape(out, (*lead, x.shape[-1] // _QK * size))
 
 
 def gguf_dequantize(blocks: Any, qtype: str, shape: Any = None, *, backend: str | None = None) -> Any:

@@ -243,3 +243,17 @@ def test_qint32_wide_asymmetric_range_is_exact_where_torch_overflows(backend):
     # torch's float32 formula evaluated without the overflow (int64): qmin - rne(f32(min⁻ / s))
     want = -(2**31) - int(np.round(np.float32(-786.954) / s[0]))
     assert int(z[0]) == want == 880750080
+
+
+def test_moving_average_multiplies_by_the_float32_constant(backend):
+    # torch casts the Python averaging constant to float32 before the float32 multiply; keeping 0.01 as a double
+    # gives another float32 for this step (checked below), so this pins the cast.
+    d = np.float32(0.64042264)
+    assert np.float32(np.float32(0.01) * d) != np.float32(0.01 * np.float64(d))
+    t = tobs.MovingAverageMinMaxObserver(averaging_constant=0.01)
+    o = mq.MovingAverageMinMaxObserver(averaging_constant=0.01)
+    for x in (np.zeros(2, np.float32), np.array([d, d + 1], np.float32)):
+        t(torch.from_numpy(x))
+        o.update(as_backend(x, backend))
+    np.testing.assert_array_equal(o.min_val, t.min_val.numpy().reshape(-1))
+    np.testing.assert_array_equal(o.max_val, t.max_val.numpy().reshape(-1))

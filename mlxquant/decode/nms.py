@@ -202,7 +202,7 @@ def _pair_iou_np(ax1: np.ndarray, ay1: np.ndarray, ax2: np.ndarray, ay2: np.ndar
 
 
 def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, area: np.ndarray,
-                         t_up: np.float32) -> np.ndarray:
+                         t_up: np.float32, cls: np.ndarray | None = None) -> np.ndarray:
     """Greedy NMS over score-sorted boxes; returns kept sorted positions (exactly the greedy result).
 
     Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves by the sequential
@@ -215,6 +215,10 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     boxes are indexed by horizontal bands of their centre, sorted by centre x inside a band, so the candidates of a
     kept box are a few contiguous runs. The bounds use t slightly below the threshold (conservative); the decision
     itself is the exact float32 IoU >= t_up on each candidate pair.
+
+    With ``cls`` (class ranks 0..K-1 of the sorted boxes) suppression is per class in the same single pass: class c
+    owns bands ``c·nb .. c·nb + nb - 1`` of the index, candidate pairs and the block matrix are masked by class
+    equality — per-class greedy, since classes do not interact.
     """
     n = x1.shape[0]
     alive = np.ones(n, dtype=bool)
@@ -240,6 +244,8 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     band_h = max(float(np.median(2.0 * ry)), 1e-9 * (1.0 + abs(cymin)))
     band = np.floor((cy - cymin) / band_h)
     nb = int(band.max()) + 1
+    if cls is not None:
+        band = band + cls * nb  # class c: bands c·nb .. c·nb + nb - 1
     key = band * span + (cx - cxmin)
     perm = np.lexsort((cx, band))
     keys = key[perm]
@@ -259,6 +265,9 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
                                cx1[None, :], cy1[None, :], cx2[None, :], cy2[None, :], ca[None, :])
             S = iou >= t_up
             S &= _UPPER[:m, :m]
+            if cls is not None:
+                cc = cls[cand]
+                S &= cc[:, None] == cc[None, :]
             if S.any():
                 kept = cand[_resolve_block_bits(S)]
         kept_parts.append(kept)
@@ -269,6 +278,9 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
         # -- the block's kept boxes suppress later boxes: candidate runs from the band index
         b_lo = np.clip(np.floor((cy[kept] - ry[kept] - cymin) / band_h), 0, nb - 1).astype(np.int64)
         b_hi = np.clip(np.floor((cy[kept] + ry[kept] - cymin) / band_h), 0, nb - 1).astype(np.int64)
+        if cls is not None:
+            b_lo += cls[kept] * nb
+            b_hi += cls[kept] * nb
         nbands = b_hi - b_lo + 1
         kb = np.repeat(kept, nbands)
         bb = np.repeat(b_lo, nbands) + (np.arange(int(nbands.sum())) - np.repeat(np.cumsum(nbands) - nbands, nbands))
@@ -283,6 +295,8 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
             kk = np.repeat(kb, ln)
             jj = perm[np.arange(tot) - np.repeat(np.cumsum(ln) - ln - lo, ln)]
             live = alive[jj]  # later, not yet suppressed (decided boxes are dead)
+            if cls is not None:  # a window reaching past its band's ends may touch another class's bands
+                live &= cls[jj] == cls[kk]
             kk, jj = kk[live], jj[live]
             if jj.shape[0]:
                 iou = _pair_iou_np(x1[kk], y1[kk], x2[kk], y2[kk], area[kk], x1[jj], y1[jj], x2[jj], y2[jj],
@@ -294,7 +308,10 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
                 iou = _pair_iou_np(x1[kept][:, None], y1[kept][:, None], x2[kept][:, None], y2[kept][:, None],
                                    area[kept][:, None], x1[r][None, :], y1[r][None, :], x2[r][None, :],
                                    y2[r][None, :], area[r][None, :])
-                alive[r[(iou >= t_up).any(axis=0)]] = False
+                over = iou >= t_up
+                if cls is not None:
+                    over &= cls[kept][:, None] == cls[r][None, :]
+                alive[r[over.any(axis=0)]] = False
     return np.concatenate(kept_parts) if kept_parts else np.zeros(0, np.int64)
 
 
@@ -305,19 +322,14 @@ def _nms_numpy_fast(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray |
         return np.zeros(0, np.int32)
     t_up = iou_threshold_up(iou_threshold)
     s = scores + np.float32(0.0)  # -0.0 -> +0.0 so that it ties with 0.0 in the stable sort
-    if classes is None:
-        order = np.argsort(-s, kind="stable")
-        bx = boxes[order]
-        x1, y1, x2, y2 = (np.ascontiguousarray(bx[:, k]) for k in range(4))
-        pos = _greedy_sorted_numpy(x1, y1, x2, y2, (x2 - x1) * (y2 - y1), t_up)
-        return order[pos].astype(np.int32)
-    kept = []
-    for c in np.unique(classes):
-        idx = np.flatnonzero(classes == c)
-        kept.append(idx[_nms_numpy_fast(boxes[idx], scores[idx], None, iou_threshold)])
-    k = np.concatenate(kept)
-    # merge: descending score, ties to the lower index
-    return k[np.lexsort((k, -s[k]))].astype(np.int32)
+    order = np.argsort(-s, kind="stable")
+    bx = boxes[order]
+    x1, y1, x2, y2 = (np.ascontiguousarray(bx[:, k]) for k in range(4))
+    # per class in one pass (class ranks 0..K-1 in score order): same result as NMS class by class, merged by
+    # descending score with ties to the lower index, without a Python loop over the classes
+    cls = None if classes is None else np.unique(classes, return_inverse=True)[1].reshape(-1)[order].astype(np.int64)
+    pos = _greedy_sorted_numpy(x1, y1, x2, y2, (x2 - x1) * (y2 - y1), t_up, cls)
+    return order[pos].astype(np.int32)
 
 
 # ---- soft NMS (TensorFlow NonMaxSuppressionV5 semantics) -------------------------------------------------------------

@@ -153,6 +153,31 @@ def test_generic_equals_fast_equals_oracle_clustered(n):
             assert fast.tolist() == greedy_nms_loop(b, s, 0.45, classes)
 
 
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_path_class_aware_single_pass_equals_generic(seed):
+    # the fast path runs all classes in one pass (class c owns its own bands of the index); windows that reach past
+    # a band's ends touch the next class's bands and must not suppress across classes
+    rng = np.random.default_rng(seed)
+    n = 1100
+    for kind in range(3):
+        if kind == 0:
+            xy = rng.uniform(0, 100, (n, 2))
+            wh = rng.uniform(0, 30, (n, 2))
+        elif kind == 1:
+            xy = rng.integers(0, 20, (n, 2)).astype(np.float64)
+            wh = rng.integers(0, 10, (n, 2)).astype(np.float64)
+        else:
+            xy = rng.uniform(-1e4, 1e4, (n, 2))
+            wh = rng.uniform(0, 1e4, (n, 2))
+        b = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        s = rng.random(n).astype(np.float32)
+        for nc in (2, 80):
+            cl = rng.integers(0, nc, n)
+            for thr in (0.0, 1 / 3, 0.5):
+                fast = _nms_numpy_fast(b, s, cl, thr)
+                np.testing.assert_array_equal(fast, _nms_generic(mq.get_backend(b), b, s, cl, thr))
+
 def test_soft_nms_gaussian_and_linear():
     b = np.array([[0, 0, 10, 10], [0, 0, 10, 9], [20, 20, 30, 30]], np.float32)
     s = np.array([0.9, 0.8, 0.7], np.float32)

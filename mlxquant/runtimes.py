@@ -156,9 +156,18 @@ class LiteRTRuntime(Runtime):
         self.interpreter = Interpreter(model_path=self.path, num_threads=threads)
         self.interpreter.allocate_tensors()
         self._in = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
+        self._shapes = {d["name"]: tuple(int(v) for v in d["shape"]) for d in self.interpreter.get_input_details()}
         self._out = [d["index"] for d in self.interpreter.get_output_details()]
 
     def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        # dynamic extents (shape_signature -1, e.g. the batch): LiteRT allocates them as 1 and refuses any other
+        # extent until the input is resized; check_feed already checked the static extents
+        changed = {n: a.shape for n, a in feeds.items() if tuple(a.shape) != self._shapes[n]}
+        if changed:
+            for name, shape in changed.items():
+                self.interpreter.resize_tensor_input(self._in[name], list(shape), strict=True)
+                self._shapes[name] = tuple(shape)
+            self.interpreter.allocate_tensors()
         for name, arr in feeds.items():
             self.interpreter.set_tensor(self._in[name], arr)
         self.interpreter.invoke()

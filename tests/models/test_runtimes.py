@@ -82,3 +82,28 @@ def test_missing_runtime_names_the_extra(model_dir: Path, monkeypatch: pytest.Mo
         monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
     with pytest.raises(mq.MissingDependencyError, match=rf"pip install 'mlxquant\[{extra}\]'"):
         load_runtime(model_dir / name)
+
+
+def test_litert_dynamic_batch_is_resized(tmp_path: Path) -> None:
+    """A .tflite input with shape_signature [-1, 4] is allocated as [1, 4]: a batch of 3 must resize it, not fail."""
+    pytest.importorskip("ai_edge_litert")
+    from ..models.fixtures import build_models
+
+    w = build_models()._TFLiteWriter()
+    x = w.tensor("x", [1, 4], 0)
+    q = w.tensor("q", [1, 4], 9, scale=0.05, zp=-3)
+    y = w.tensor("y", [1, 4], 0)
+    w.op(114, [x], [q])  # QUANTIZE
+    w.op(6, [q], [y])  # DEQUANTIZE
+    for t in w.tensors:
+        t.shapeSignature = [-1, 4]
+    path = tmp_path / "dyn.tflite"
+    path.write_bytes(w.finish([x], [y], "dynamic batch"))
+    rt = load_runtime(path)
+    assert rt.inputs[0].shape == (None, 4)
+    xs = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+    (out,) = rt.run(xs)
+    assert out.shape == (3, 4)
+    np.testing.assert_array_equal(out, (np.clip(np.round(xs / np.float32(0.05)) - 3, -128, 127) + 3) * np.float32(0.05))
+    (one,) = rt.run(xs[:1])  # and back to a batch of one
+    np.testing.assert_array_equal(one, out[:1])

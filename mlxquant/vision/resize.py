@@ -242,7 +242,9 @@ def _cv_area_up_table(in_size: int, out_size: int) -> AxisTable:
     inv = out_size / in_size
     d = np.arange(out_size, dtype=np.float64)
     sx = np.floor(d * scale)
-    fx = (d + 1) - (sx + 1) * inv
+    # OpenCV stores fx as float before the wrap ((float)((dx+1) - (sx+1)*inv_scale_x)): a double 0.99999999999999
+    # becomes 1.0f and wraps to 0 (e.g. 1470 -> 92 at dx = 46), so round to float32 first.
+    fx = ((d + 1) - (sx + 1) * inv).astype(np.float32).astype(np.float64)
     fx = np.where(fx <= 0, 0.0, fx - np.floor(fx))
     idx = np.clip(np.stack([sx, sx + 1], axis=1), 0, in_size - 1).astype(np.int64)
     w = np.stack([1.0 - fx, fx], axis=1)

@@ -159,3 +159,20 @@ def test_every_1d_size_pair_up_to_48_equals_pillow(method):
                 got = _resize_generic(b, img, size, method=method, antialias=True, coordinate_mode="half_pixel",
                                       nearest_mode=None, cubic_a=None, integer=True)
                 np.testing.assert_array_equal(got, _pil(img, size, method), err_msg=f"{n_in}->{n_out} {size}")
+
+
+def test_area_with_one_axis_growing_matches_opencv_where_fx_rounds_to_one():
+    """OpenCV INTER_AREA when an axis grows: fx is rounded to float32 *before* the wrap fx - floor(fx), so a double
+    0.99999999999999 (e.g. 1470 -> 92 at dx = 46) becomes 1.0f and wraps to 0: all weight on sx, not on sx + 1."""
+    rng = np.random.default_rng(5)
+    pairs = [(1470, 92)] + [(int(i), int(o)) for i, o in zip(rng.integers(2, 2000, 150), rng.integers(1, 200, 150),
+                                                             strict=True)]
+    for iw, ow in pairs:
+        img = rng.random((2, iw), dtype=np.float32)
+        expected = cv2.resize(img, (ow, 3), interpolation=cv2.INTER_AREA)  # height 2 -> 3 grows: linear-like rule
+        got = mq.vision.resize(img, (3, ow), method="area", antialias=False)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6, err_msg=f"{iw} -> {ow}")
+        u8 = (img * 255).astype(np.uint8)
+        exp8 = cv2.resize(u8, (ow, 3), interpolation=cv2.INTER_AREA)
+        got8 = mq.vision.resize(u8, (3, ow), method="area", antialias=False)
+        assert np.abs(got8.astype(int) - exp8.astype(int)).max() <= 1, f"{iw} -> {ow}"

@@ -38,7 +38,7 @@ _PROBABILITY_OPS = {"softmax", "logistic", "sigmoid"}
 #: input indices (ONNX QLinearConv / QLinearMatMul; onnxruntime's com.microsoft QLinearAdd / QLinearMul /
 #: QLinearAveragePool / QLinearGlobalAveragePool / QLinearSigmoid / QLinearLeakyRelu).
 _QLINEAR_OPS: dict[str, tuple[dict[int, tuple[int, int]], tuple[int, int] | None]] = {
-    "QLinearConv": ({0: (1, 2)}, (6, 7)),
+    "QLinearConv": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
     "QLinearMatMul": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
     "QLinearAdd": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
     "QLinearMul": ({0: (1, 2), 3: (4, 5)}, (6, 7)),
@@ -179,8 +179,13 @@ class ModelInfo:
     @property
     def quantized(self) -> bool:
         """True when the model holds quantized tensors at its boundary or quantize/dequantize operators inside."""
-        q_ops = {"QuantizeLinear", "DequantizeLinear", "QUANTIZE", "DEQUANTIZE", "QLinearConv", "QLinearMatMul"}
-        return any(t.quantized for t in (*self.inputs, *self.outputs)) or any(o in q_ops for o in self.operators)
+        # integer operators too: quantize_dynamic graphs (DynamicQuantizeLinear, MatMulInteger, ConvInteger) carry
+        # no quantization at their float boundary
+        q_ops = {"QuantizeLinear", "DequantizeLinear", "QUANTIZE", "DEQUANTIZE", "DynamicQuantizeLinear",
+                 "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", *_QLINEAR_OPS,
+                 "QLinearSoftmax", "QLinearConcat", "QLinearReduceMean", "QGemm", "QAttention"}
+        return (any(t.quantized for t in (*self.inputs, *self.outputs, *self.weights))
+                or any(o in q_ops for o in self.operators))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable description."""
@@ -322,6 +327,25 @@ def _tflite_associated_files(p: Path) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------------------ ONNX
+#: Operators that only move or relabel values (looked through between a float graph input and its QuantizeLinear).
+_LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
+
+
+def _quantize_after_layout_ops(name: str, consumers: dict[str, list[Any]]) -> Any:
+    """The QuantizeLinear reached from tensor ``name`` through a chain of single-consumer layout operators, or None."""
+    for _ in range(16):
+        users = consumers.get(name, [])
+        if len(users) != 1 or not users[0].input or users[0].input[0] != name:
+            return None
+        node = users[0]
+        if node.op_type == "QuantizeLinear":
+            return node
+        if node.op_type not in _LAYOUT_OPS or not node.output:
+            return None
+        name = node.output[0]
+    return None
+
+
 def _import_onnx() -> Any:
     try:
         import onnx
@@ -379,10 +403,11 @@ def _inspect_onnx(p: Path) -> ModelInfo:
                 dims.append(None)
         return tuple(dims)
 
-    def qparams(node: Any, int_tensor: str, at: tuple[int, int] = (1, 2)
+    def qparams(node: Any, int_tensor: str, at: tuple[int, int] = (1, 2), default_axis: int = 1
                 ) -> tuple[np.ndarray, np.ndarray, int | None, str, int | None]:
         """(scale, zero_point, axis, integer dtype, block_size) of a QuantizeLinear/DequantizeLinear node (or of the
-        operand of a QLinear* node whose scale and zero point are inputs ``at``)."""
+        operand of a QLinear* node whose scale and zero point are inputs ``at``; such operands have no ``axis``
+        attribute, their per-axis dimension is ``default_axis``)."""
         si, zi = at
         if len(node.input) <= si or node.input[si] not in consts:
             raise ModelFormatError(f"{node.op_type} node {node.name!r}: its scale {node.input[si:si + 1]} is not a "
@@ -407,7 +432,9 @@ def _inspect_onnx(p: Path) -> ModelInfo:
         block = int(attrs["block_size"]) if attrs.get("block_size") else None
         axis: int | None = None
         if scale.ndim >= 1 and (scale.size > 1 or block):
-            axis = int(attrs.get("axis", 1))  # ONNX default axis is 1
+            # ONNX Q/DQ default axis is 1; QLinear* operands carry no axis attribute (default_axis)
+            axis = int(attrs.get("axis", default_axis)) if node.op_type in ("QuantizeLinear", "DequantizeLinear") \
+                else default_axis
         else:
             scale, zp = scale.reshape(()), zp.reshape(())
         return scale, zp, axis, qdtype, block
@@ -432,6 +459,15 @@ def _inspect_onnx(p: Path) -> ModelInfo:
                 s, z, ax, qd, blk = qparams(node, dtype, operands[pos[0]])
                 spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", node.op_type, blk)
                 break
+        if spec.scale is None and dtype.startswith(("float", "bfloat")):
+            # an NHWC float input that the model transposes / reshapes before its first QuantizeLinear (quantize_static
+            # on a graph starting with Transpose): those operators move values without changing them, so the
+            # QuantizeLinear after them quantizes the input's own values
+            q = _quantize_after_layout_ops(vi.name, consumers)
+            if q is not None:
+                s, z, ax, qd, blk = qparams(q, "")
+                if ax is None:  # a per-axis axis would refer to the transposed tensor's dimensions
+                    spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "float", "QuantizeLinear", blk)
         inputs.append(spec)
     outputs: list[TensorSpec] = []
     for vi in g.output:
@@ -458,6 +494,17 @@ def _inspect_onnx(p: Path) -> ModelInfo:
             s, z, ax, qd, blk = qparams(node, str(q.dtype))
             weights.append(TensorSpec(node.input[0], tuple(int(d) for d in q.shape), str(q.dtype), s, z, ax, qd,
                                       "constant", "DequantizeLinear", blk))
+        # QOperator graphs (quantize_static QuantFormat.QOperator): integer initializers read directly by QLinear*
+        # operators; per-channel weights are per output channel (QLinearConv w: axis 0) or per column (QLinearMatMul
+        # b: the last axis)
+        for k, (si, zi) in _QLINEAR_OPS.get(node.op_type, ({}, None))[0].items():
+            name = node.input[k] if len(node.input) > k else ""
+            if name in init_names and name in consts and str(consts[name].dtype) in _INT_DTYPES:
+                q = consts[name]
+                default_axis = 0 if node.op_type == "QLinearConv" else max(q.ndim - 1, 0)
+                s, z, ax, qd, blk = qparams(node, str(q.dtype), (si, zi), default_axis)
+                weights.append(TensorSpec(name, tuple(int(d) for d in q.shape), str(q.dtype), s, z, ax, qd,
+                                          "constant", str(node.op_type), blk))
     def real_op(name: str) -> str:
         seen = 0
         while name in producer and seen < 64:

@@ -285,3 +285,67 @@ def test_qlinear_integer_io(tmp_path: Path) -> None:
     assert (i.io, i.source, i.qparams) == ("integer", "QLinearConv", (float(np.float32(1 / 255)), 3))
     assert (o.io, o.source, o.qparams) == ("integer", "QLinearConv", (float(np.float32(0.05)), 7))
     ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # a model onnxruntime accepts
+
+
+def _nhwc_conv_matmul(path: Path) -> None:
+    """x [N, 8, 8, 3] float → Transpose → Conv (4 filters) → Relu → Flatten → MatMul [256, 5] → logits."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    inits = [nh.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "W"),
+             nh.from_array(rng.normal(size=(4,)).astype(np.float32), "B"),
+             nh.from_array((rng.normal(size=(256, 5)) * 0.1).astype(np.float32), "G")]
+    nodes = [h.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
+             h.make_node("Conv", ["xt", "W", "B"], ["c"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c"], ["r"]),
+             h.make_node("Flatten", ["r"], ["f"]), h.make_node("MatMul", ["f", "G"], ["logits"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, ["N", 8, 8, 3])],
+                     [h.make_tensor_value_info("logits", TP.FLOAT, ["N", 5])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+
+
+def test_qoperator_weights_dynamic_and_nhwc_input(tmp_path: Path) -> None:
+    """quantize_static QOperator (QLinearConv / QLinearMatMul read int8 initializers directly), quantize_dynamic
+    (MatMulInteger / ConvInteger: no Q/DQ at the boundary) and an NHWC input transposed before its QuantizeLinear."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper as nh
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_dynamic, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(1)
+            self.it = iter([{"x": rng.uniform(0, 1, (1, 8, 8, 3)).astype(np.float32)} for _ in range(4)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.it, None)
+
+    f = tmp_path / "f.onnx"
+    _nhwc_conv_matmul(f)
+    for fmt in (QuantFormat.QOperator, QuantFormat.QDQ):
+        q = tmp_path / f"q{fmt}.onnx"
+        quantize_static(str(f), str(q), Reader(), quant_format=fmt, per_channel=True)
+        info = mq.inspect_model(q)
+        model = onnx.load(str(q))
+        consts = {i.name: nh.to_array(i) for i in model.graph.initializer}
+        qnode = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+        (x,) = info.inputs
+        assert (x.source, x.io, x.axis) == ("QuantizeLinear", "float", None)
+        assert x.scale == consts[qnode.input[1]] and x.zero_point == consts[qnode.input[2]]
+        w = {t.name: t for t in info.weights}
+        assert {"W_quantized", "G_quantized"} <= set(w), sorted(w)
+        assert (w["W_quantized"].axis, w["W_quantized"].scale.shape, w["W_quantized"].dtype) == (0, (4,), "int8")
+        assert (w["G_quantized"].axis, w["G_quantized"].scale.shape) == (1, (5,))
+        np.testing.assert_array_equal(w["W_quantized"].scale, consts["W_scale"])
+        np.testing.assert_array_equal(w["G_quantized"].scale, consts["G_scale"])
+        wf = mq.dequantize(consts["W_quantized"], w["W_quantized"].scale, w["W_quantized"].zero_point, axis=0)
+        w0 = nh.to_array(onnx.load(str(f)).graph.initializer[0])
+        assert np.all(np.abs(wf - w0) <= w["W_quantized"].scale.reshape(-1, 1, 1, 1) / 2 + 1e-7)
+    d = tmp_path / "dyn.onnx"
+    quantize_dynamic(str(f), str(d))
+    info = mq.inspect_model(d)
+    assert info.quantized and not any(t.quantized for t in (*info.inputs, *info.outputs))

@@ -383,7 +383,11 @@ def _round(b: Backend, v: Any, mode: str) -> Any:
 def _formula(prof: Profile, qt: QType, kind: str) -> str:
     if qt.bits == 32:
         return prof.formula_int32
-    return prof.formula if kind == "tensor" else prof.formula_per_axis
+    return prof.formula if kind == "tensor" and qt.name not in prof.builtin_dtypes else prof.formula_per_axis
+
+
+def _mode(prof: Profile, qt: QType, kind: str) -> str:
+    return prof.rounding if kind == "tensor" and qt.name not in prof.builtin_dtypes else prof.rounding_per_axis
 
 
 def _rounded(b: Backend, x: Any, p: _Params, formula: str, mode: str) -> tuple[Any, bool]:
@@ -488,7 +492,7 @@ def quantize(
     if rounding is not None:
         mode = rounding_mode(rounding)
     else:
-        mode = prof.rounding if layout.kind == "tensor" else prof.rounding_per_axis
+        mode = _mode(prof, qt, layout.kind)
     p = _params(b, shape, scale, zero_point, qt, axis, block_size, recip=formula != "div")
     if b.name == "numpy":
         from . import _core_fast
@@ -711,7 +715,7 @@ def _fake_setup(
     layout = make_layout(shape, axis, block_size)
     if prof.fake_formula == "quantize":
         formula = _formula(prof, qt, layout.kind)
-        mode = prof.rounding if layout.kind == "tensor" else prof.rounding_per_axis
+        mode = _mode(prof, qt, layout.kind)
     else:
         formula, mode = prof.fake_formula, prof.rounding
     if rounding is not None:

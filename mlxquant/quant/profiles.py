@@ -106,6 +106,9 @@ class Profile:
             the TFLite MLIR converter).
         reduce_range: ``"onnx"`` (the onnxruntime quantization tool's table), ``"half"`` (``(qmin // 2,
             qmax // 2)``; torch) or ``None`` (not supported: ``reduce_range=True`` raises).
+        builtin_dtypes: dtypes whose *per-tensor* quantize also uses :attr:`formula_per_axis` and
+            :attr:`rounding_per_axis` (tflite: XNNPACK has no 4-bit QUANTIZE, so LiteRT's default interpreter runs
+            the builtin kernel, ``round(x / s) + zp`` half away, for int4/uint4; checked against ai-edge-litert 2.3).
     """
 
     name: str
@@ -123,6 +126,7 @@ class Profile:
     unsigned_symmetric_zero_point: str
     degenerate: str
     reduce_range: str | None
+    builtin_dtypes: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
         """The profile's fields as a plain dict (for tables and JSON)."""
@@ -181,6 +185,7 @@ _TFLITE = Profile(
     unsigned_symmetric_zero_point="mid_even",
     degenerate="one_qmin",  # MLIR converter: |max - min| < DBL_EPSILON -> scale 1.0, zero point qmin
     reduce_range=None,  # TFLite has no reduce_range
+    builtin_dtypes=("int2", "uint2", "int4", "uint4"),  # no XNNPACK sub-byte convert: builtin kernel (int4/uint4 run)
 )
 
 _TFLITE_REFERENCE = Profile(

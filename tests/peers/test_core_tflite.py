@@ -110,6 +110,25 @@ def test_quantize_per_tensor(backend: str, dtype: str, profile: str, resolver) -
         assert_equal(got, want, backend=backend, msg=f"{profile} {dtype} s={s} zp={zp}")
 
 
+@pytest.mark.parametrize("dtype", ["int4", "uint4"])
+def test_sub_byte_quantize_is_the_builtin_kernel(backend: str, dtype: str) -> None:
+    """XNNPACK has no 4-bit QUANTIZE: the default interpreter runs the builtin kernel, round(x / s) + zp with
+    std::round (half away), like the reference kernel; profile="tflite" follows it (review regression: it used
+    XNNPACK's x·(1/s) with RNE for every per-tensor dtype and disagreed on ~1100 near-ties)."""
+    rng = np.random.default_rng(57)
+    qt = mq.QTYPES[dtype]
+    tt = {"int4": S.TensorType.INT4, "uint4": S.TensorType.UINT4}[dtype]
+    for s in (1.0, 0.1, 0.0123, 0.5, 3.0, 1e-3, *random_scales(rng, 4, 1e-4, 10.0)):
+        for zp in sorted({qt.qmin, qt.qmax, 0, 3}):
+            x = adversarial_values(rng, s, zp, qt.qmin, qt.qmax, n_random=200, max_k=100)
+            with np.errstate(all="ignore"):
+                x = x[np.isfinite(x) & (np.abs(x.astype(np.float64) / s) < 2.0**30)]
+            model = _one_op_model(S.BuiltinOperator.QUANTIZE, x.shape, S.TensorType.FLOAT32, tt, 1, s, zp, 0)
+            want = _run(model, x, AUTO)
+            got = mq.quantize(as_backend(x, backend), np.float32(s), zp, dtype, profile="tflite")
+            assert_equal(got, want.astype(qt.storage), backend=backend, msg=f"{dtype} s={s} zp={zp}")
+
+
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])
 def test_xnnpack_uses_reciprocal_and_reference_divides(dtype: str) -> None:
     """The two kernels really differ on these near-ties, and each profile picks its own."""

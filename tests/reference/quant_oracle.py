@@ -127,8 +127,10 @@ def quantize(
     """One element, per the profile (NaN -> qmin, saturation otherwise)."""
     qmin, qmax = QRANGES[dtype]
     conv = ORACLE_PROFILES[profile]
-    formula = conv["int32"] if dtype == "int32" else conv["axis" if per_axis else "tensor"]
-    mode = rounding or conv["rnd_axis" if per_axis else "rnd"]
+    # tflite: no XNNPACK sub-byte QUANTIZE, LiteRT runs the builtin (per-channel-style) kernel for them
+    builtin = per_axis or (profile == "tflite" and dtype in ("int2", "uint2", "int4", "uint4"))
+    formula = conv["int32"] if dtype == "int32" else conv["axis" if builtin else "tensor"]
+    mode = rounding or conv["rnd_axis" if builtin else "rnd"]
     r, included = _unsaturated(x, s, zp, formula, mode)
     if math.isnan(r):
         return qmin

@@ -440,6 +440,7 @@ def _inspect_onnx(p: Path) -> ModelInfo:
         return scale, zp, axis, qdtype, block
 
     graph_inputs = [vi for vi in g.input if vi.name not in init_names]
+    elem_dtypes = {vi.name: dtype_of(vi) for vi in (*g.input, *g.value_info, *g.output)}
     inputs: list[TensorSpec] = []
     for vi in graph_inputs:
         dtype, shape = dtype_of(vi), shape_of(vi)
@@ -483,6 +484,12 @@ def _inspect_onnx(p: Path) -> ModelInfo:
         elif node is not None and node.op_type == "DequantizeLinear":
             src = node.input[0]
             qd = str(consts[src].dtype) if src in consts else ""
+            if not qd and src in producer and producer[src].op_type == "QuantizeLinear":
+                # the integer type is the producing QuantizeLinear's (its zero point's, or output_dtype opset 21+),
+                # not DequantizeLinear's "no zero point means uint8" default
+                qd = qparams(producer[src], "")[3]
+            elif not qd and src in elem_dtypes and elem_dtypes[src] in _INT_DTYPES:
+                qd = elem_dtypes[src]
             s, z, ax, qd2, blk = qparams(node, qd)
             spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd2, "float", "DequantizeLinear", blk)
         outputs.append(spec)

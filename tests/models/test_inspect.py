@@ -349,3 +349,29 @@ def test_qoperator_weights_dynamic_and_nhwc_input(tmp_path: Path) -> None:
     quantize_dynamic(str(f), str(d))
     info = mq.inspect_model(d)
     assert info.quantized and not any(t.quantized for t in (*info.inputs, *info.outputs))
+
+
+def test_output_dequantize_without_zero_point_takes_the_quantize_dtype(tmp_path: Path) -> None:
+    """Opset 21: QuantizeLinear(output_dtype=int8, no zero point) → DequantizeLinear (no zero point) → float output:
+    the values are int8 (DequantizeLinear's "uint8 without a zero point" default applies only to its own input type,
+    which here is int8)."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    nodes = [h.make_node("QuantizeLinear", ["x", "s"], ["q"], output_dtype=TP.INT8),
+             h.make_node("DequantizeLinear", ["q", "s"], ["y"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [1, 4])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [1, 4])], [nh.from_array(np.array(0.1, np.float32), "s")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 21)])
+    m.ir_version = 10
+    p = tmp_path / "odt.onnx"
+    onnx.save(m, str(p))
+    info = mq.inspect_model(p)
+    assert (info.inputs[0].qdtype, info.outputs[0].qdtype) == ("int8", "int8")
+    # the peer agrees: negative values survive the round trip (uint8 would clamp them to 0)
+    (y,) = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": np.full((1, 4), -1.0,
+                                                                                                   np.float32)})
+    assert float(y.min()) < 0

@@ -158,6 +158,20 @@ def main() -> None:
                                   repeat=2 if n >= 5000 else rep, warmup=1, sync=mlx_sync), nbytes, group=g,
                           notes="fixed-shape O(N^2) formulation (meant for GPUs), on MLX CPU")
             summary.append(g)
+    # class-aware NMS (80 classes): mlxquant's single pass vs OpenCV's NMSBoxesBatched (class offset trick)
+    crng = np.random.default_rng(1)
+    for n in (1000, 5000):
+        b, s = boxes("clustered", n)
+        cl = crng.integers(0, 80, n)
+        g = f"NMS {n // 1000}k clustered 80 classes"
+        ref = mq.decode.nms(b, s, thr, classes=cl)
+        bench.add(f"{g}: mlxquant numpy", time_fn(lambda b=b, s=s, cl=cl: mq.decode.nms(b, s, thr, classes=cl),
+                                                  repeat=rep), n * 6 * 4, group=g, kept=int(ref.shape[0]))
+        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1).tolist()
+        sl, cll = s.tolist(), cl.tolist()
+        bench.add(f"{g}: opencv NMSBoxes", time_fn(lambda xywh=xywh, sl=sl, cll=cll: cv2.dnn.NMSBoxesBatched(
+            xywh, sl, cll, 0.0, thr), repeat=rep), n * 6 * 4, group=g, notes="NMSBoxesBatched, input: Python lists")
+        summary.append(g)
     # full YOLOv8 decode
     out = yolo_output()
     g = "YOLOv8 [1,84,8400] decode"

@@ -13,6 +13,7 @@ view of ``x`` when ``B`` divides ``D``), and reduces ``x`` to per-granule min/ma
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +145,13 @@ class Layout:
         return b.min(xr, axis=a + 1), b.max(xr, axis=a + 1)
 
 
+def _as_int(v: Any) -> Any:
+    """A NumPy (or other ``__index__``) integer as a Python int; anything else unchanged, for the checks to reject."""
+    if v is None or isinstance(v, (bool, int)) or not hasattr(v, "__index__") or hasattr(v, "dtype") and v.ndim:
+        return v
+    return operator.index(v)
+
+
 def make_layout(shape: tuple[int, ...], axis: int | None, block_size: int | None) -> Layout:
     """Validate ``axis`` / ``block_size`` against an array shape and return the :class:`Layout`.
 
@@ -152,6 +160,7 @@ def make_layout(shape: tuple[int, ...], axis: int | None, block_size: int | None
             axis.
     """
     shape = tuple(int(d) for d in shape)
+    axis, block_size = _as_int(axis), _as_int(block_size)  # NumPy integers (e.g. from argmax, .shape) are ints too
     if block_size is not None:
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
             raise InvalidArgumentError(f"invalid block_size {block_size!r}: it must be a positive int")

@@ -495,3 +495,20 @@ def test_onnx_uint8_scale_that_underflows_is_usable(backend: str) -> None:
     p = mq.choose_qparams(x, "uint8")
     assert float(mq.to_numpy(p.scale)) == 1.0 and int(mq.to_numpy(p.zero_point)) == 0
     assert mq.to_numpy(mq.quantize(x, p)).tolist() == [0, 0, 0]
+
+
+def test_numpy_integer_axis_and_block_size(backend: str) -> None:
+    """axis / block_size from NumPy (np.int64 from argmax or .shape arithmetic) work like Python ints; bools and
+    floats still raise (review regression: np.int64(1) raised 'axis must be an int, got int64')."""
+    x = as_backend(np.arange(12, dtype=np.float32).reshape(3, 4), backend)
+    s = np.full(4, 0.5, np.float32)
+    assert_equal(mq.quantize(x, s, axis=np.int64(-1)), mq.quantize(x, s, axis=-1))
+    sb = np.full((3, 2), 0.5, np.float32)
+    assert_equal(mq.quantize(x, sb, axis=np.int32(1), block_size=np.int64(2)), mq.quantize(x, sb, axis=1, block_size=2))
+    assert mq.choose_qparams(x, axis=np.int64(0)).axis == 0
+    with pytest.raises(mq.InvalidArgumentError):
+        mq.quantize(x, s, axis=np.bool_(True))
+    with pytest.raises(mq.InvalidArgumentError):
+        mq.quantize(x, s, axis=1.0)
+    with pytest.raises(mq.InvalidArgumentError):
+        mq.quantize(x, sb, axis=1, block_size=2.0)

@@ -147,7 +147,7 @@ class Layout:
 
 def _as_int(v: Any) -> Any:
     """A NumPy (or other ``__index__``) integer as a Python int; anything else unchanged, for the checks to reject."""
-    if v is None or isinstance(v, (bool, int)) or not hasattr(v, "__index__") or hasattr(v, "dtype") and v.ndim:
+    if v is None or isinstance(v, (bool, int)) or not hasattr(v, "__index__") or (hasattr(v, "dtype") and v.ndim):
         return v
     return operator.index(v)
 

@@ -1,7 +1,7 @@
 """Colour conversions: channel orders, grayscale (ITU-R 601-2 luma), and YUV 4:2:0 camera frames to RGB.
 
 Grayscale of uint8 images is Pillow's fixed point ``L = (R·19595 + G·38470 + B·7471 + 2^15) >> 16`` (the
-ITU-R 601-2 weights 0.299, 0.587, 0.114 in 16-bit fixed point) or OpenCV's ``(R·4899 + G·9617 + B·1868 + 2^13) >> 14``;
+ITU-R 601-2 weights 0.299, 0.587, 0.114 in 16-bit fixed point) or OpenCV's ``(R·9798 + G·19235 + B·3735 + 2^14) >> 15``;
 every intermediate is an integer below 2^24, so the float32 evaluation is exact on both backends.
 
 YUV → RGB (BT.601): video range uses OpenCV's fixed point (``cvtColor`` COLOR_YUV2RGB_NV12/NV21/I420, 20-bit
@@ -25,7 +25,9 @@ __all__ = ["COLOR_ORDERS", "YUV_FORMATS", "convert_color", "to_gray", "yuv_to_rg
 COLOR_ORDERS = ("rgb", "bgr", "rgba", "bgra", "gray")
 YUV_FORMATS = ("nv12", "nv21", "i420", "yv12")
 
-_GRAY_FIXED = {"pil": ((19595, 38470, 7471), 16), "opencv": ((4899, 9617, 1868), 14)}
+# Pillow Convert.c L24 (16-bit); OpenCV 5's RGB2Gray<uchar> is 15-bit (found over all 2^24 colours: its 14-bit
+# yuv_shift constants 4899/9617/1868 differ on 0.26 % of them).
+_GRAY_FIXED = {"pil": ((19595, 38470, 7471), 16), "opencv": ((9798, 19235, 3735), 15)}
 
 
 def to_gray(img: Any, *, order: str = "rgb", weights: str = "pil", backend: str | None = None) -> Any:

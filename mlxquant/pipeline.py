@@ -321,6 +321,12 @@ class Classifier(Pipeline):
         # (that flattens every score towards 1/C)
         if "softmax" not in overrides and self.info.outputs_are_probabilities[:1] == [True]:
             opts["softmax"] = False
+        if "labels" not in opts:
+            # no labels given or stored in the model: the decoder's ImageNet default fits only 1000 (+1 background)
+            # classes; any other static class count gets class ids without names instead of a label-count error
+            classes = self.info.outputs[0].shape[-1:] if self.info.outputs[0].shape else ()
+            if classes and isinstance(classes[0], int) and classes[0] not in (1000, 1001):
+                opts["labels"] = None
         return opts
 
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
@@ -358,6 +364,21 @@ class Detector(Pipeline):
         super().__init__(model, runtime=runtime, preset=preset, preprocess=preprocess, decode=decode,
                          threads=threads)
         self._check_shared_scale()
+
+    def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        opts = super()._derive_decode(overrides)
+        shape = self.info.outputs[0].shape
+        if "labels" in opts or "nc" in opts or len(self.info.outputs) != 1 or len(shape) != 3:
+            return opts
+        # no labels given or stored in the model: the decoder's COCO-80 default fits only 80-class heads; a YOLOv8
+        # [B, 4 + C, N] head of another static C is decoded with C classes and class ids without names
+        _, a, d = shape
+        if isinstance(a, int) and isinstance(d, int):
+            if a < d and a != 84:
+                opts["labels"], opts["nc"] = None, a - 4
+            elif a > d and d not in (6, 84, 85):
+                opts["labels"] = None  # [B, N, 4+C] or [B, N, 5+C]: the decoder asks for nc / format
+        return opts
 
     #: A single-output integer detector whose one scale leaves fewer levels than this in [0, 1] gets a warning.
     MIN_SCORE_LEVELS = 32

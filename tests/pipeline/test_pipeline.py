@@ -438,3 +438,31 @@ def test_integer_input_parameters_beat_a_preset(model_dir: Path) -> None:
     assert with_preset.preprocess_options["normalization"] == "scale"
     photos = _photos(9)
     np.testing.assert_array_equal(plain.preprocess(photos).tensor, with_preset.preprocess(photos).tensor)
+
+
+# -------------------------------------------------------------------------------------------- models without labels
+def test_classifier_without_stored_labels_gives_class_ids(model_dir: Path) -> None:
+    """A 9-class TFLite model with no label file: the decoder's ImageNet default (1000 names) must not be applied —
+    the result carries class ids (same top-1 as with names) instead of raising a label-count error."""
+    named = Classifier(model_dir / "colour_classifier_int8.tflite", decode={"labels": list(COLOURS)})
+    bare = Classifier(model_dir / "colour_classifier_int8.tflite")
+    assert bare.decode_options["labels"] is None
+    photos = _photos(9)
+    assert [r.top()[0] for r in bare(photos)] == [r.top()[0] for r in named(photos)]
+
+
+def test_detector_without_stored_labels_takes_the_class_count_from_the_output(model_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """The colour detector [B, 4 + 8, 472] with its `names` metadata removed: 8 classes, not COCO's 80."""
+    onnx = pytest.importorskip("onnx")
+    m = onnx.load(str(model_dir / "colour_detector.onnx"))
+    del m.metadata_props[:]
+    p = tmp_path / "nolabels.onnx"
+    onnx.save(m, str(p))
+    box = (40, 60, 140, 150)
+    named = Detector(model_dir / "colour_detector.onnx", decode={"conf": 0.4})(_scene(box=box)).to_numpy()
+    det = Detector(p, decode={"conf": 0.4})
+    assert det.decode_options["nc"] == 8 and det.decode_options["labels"] is None
+    r = det(_scene(box=box)).to_numpy()
+    np.testing.assert_array_equal(r.class_ids, named.class_ids)
+    np.testing.assert_allclose(r.boxes, named.boxes)

@@ -16,12 +16,14 @@ TASKS = ("classify", "detect", "segment")
 
 
 def list_images(args: Sequence[str]) -> list[Path]:
-    """Expand files and folders (a folder contributes its image files, sorted by name; not recursive)."""
+    """Expand files and folders (a folder contributes its image files, sorted by name; not recursive; hidden files
+    such as macOS ``._photo.jpg`` resource forks are skipped)."""
     out: list[Path] = []
     for a in args:
         p = Path(a)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not f.name.startswith("."))
             if not found:
                 raise InvalidArgumentError(f"folder {a!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             out.extend(found)

@@ -74,11 +74,12 @@ def demo(images: list[str] | None = None, out: str | Path = DEFAULT_OUT, *, conf
     import numpy as np
     from PIL import Image
 
-    from .. import pipeline
+    from .. import draw, pipeline
     from .._errors import InvalidArgumentError
     from .._io import atomic_dir
     from ..models import inspect_model
     from ..runtimes import ort_quantize_static
+    from ..vision import load_image
 
     t_start = time.perf_counter()
     out = Path(out)
@@ -153,12 +154,10 @@ def demo(images: list[str] | None = None, out: str | Path = DEFAULT_OUT, *, conf
                 best = f"{dqn.labels[0]} {float(dqn.scores[0]):.2f} at [{x1}, {y1}, {x2}, {y2}]"
             iou = "-" if m["matched"] == 0 else f"{m['mean_iou']:.3f}"
             say(f"  {p.name:<16}{len(df):>6}{len(dq):>6}{m['matched']:>5}/{m['reference']:<3}{iou:>7}   {best}")
-            with Image.open(p) as im:
-                im = im.convert("RGB")
-                from .. import draw
-
-                pic = _side_by_side(draw.boxes(im.copy(), df), draw.boxes(im.copy(), dq),
-                                    ("float32 (onnxruntime)", "int8 QDQ (onnxruntime)"))
+            # drawn on the pixels the pipeline saw (EXIF orientation applied), so the boxes land where they were found
+            im = Image.fromarray(load_image(p))
+            pic = _side_by_side(draw.boxes(im.copy(), df), draw.boxes(im.copy(), dq),
+                                ("float32 (onnxruntime)", "int8 QDQ (onnxruntime)"))
             pic.save(tmp / f"{p.stem}.jpg", quality=90)
             records.append({"image": str(p), "annotated": f"{p.stem}.jpg", "float": df.to_dict(),
                             "int8": dq.to_dict(), "match": m})

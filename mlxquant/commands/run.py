@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         preprocess["size"] = (args.size[0], args.size[-1])
     pipe = cls(args.model, runtime=args.runtime, preset=args.preset, preprocess=preprocess, decode=decode, **extra)
 
-    from PIL import Image
+    from ..vision import load_image
 
     records = []
     totals = {"preprocess": 0.0, "inference": 0.0, "decode": 0.0}
@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
             while name in used:  # two images with one stem in different folders
                 name += "_"
             used.add(name)
-            with Image.open(path) as im:
-                annotate(im, result, task).save(tmp / f"{name}.png")
+            # drawn on the pixels the pipeline saw (EXIF orientation applied, 16-bit brought to 8), so boxes and
+            # masks land where they were found
+            annotate(load_image(path), result, task).save(tmp / f"{name}.png")
             rec = {"image": str(path), "annotated": f"{name}.png"}
             if task == "segment":
                 rec["class_fractions"] = result.class_fractions()

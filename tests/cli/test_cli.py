@@ -205,3 +205,25 @@ def test_run_dynamic_size_model(model_dir: Path, tmp_path: Path, capsys: pytest.
     assert "pass preprocess={'size'" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "dyn.onnx"), str(imgs), "-o", str(tmp_path / "o2"), "--size", "64",
                  "--task", "segment", "--labels", str(_labels(tmp_path))]) == 0
+
+
+def test_run_folder_skips_hidden_files_and_honours_exif(model_dir: Path, tmp_path: Path) -> None:
+    """A folder copied from a Mac holds '._name.jpg' resource forks (not images): skipped. An EXIF-rotated JPEG is
+    annotated on the rotated pixels the pipeline saw (mask and image agree in size), not on the stored ones."""
+    from PIL import Image
+
+    folder = _photos(tmp_path / "imgs", 1)
+    (folder / "._img0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    img = np.zeros((30, 50, 3), np.uint8)
+    img[:, :25] = (230, 20, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation 6: rotate 90° clockwise to display
+    Image.fromarray(img).save(folder / "rotated.jpg", exif=exif)
+    out = tmp_path / "out"
+    assert main(["run", str(model_dir / "colour_segmenter.onnx"), str(folder), "-o", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert sorted(Path(r["image"]).name for r in doc["results"]) == ["img0.png", "rotated.jpg"]
+    with Image.open(out / "rotated.png") as a:
+        assert a.size == (30, 50)  # displayed (rotated) width × height
+        red = np.asarray(a.convert("RGB"))[:, :, 0].astype(int)
+    assert red[:25].mean() > red[25:].mean() + 40  # the red half is on top after the rotation

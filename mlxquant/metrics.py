@@ -82,7 +82,7 @@ def mse(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = No
     b, r, c, _ = _pair(reference, candidate)
     _nonempty(r, "mse")
     e = c - r
-    return b.mean(e * e, axis=_axis(axis))
+    return b.asarray(b.mean(e * e, axis=_axis(axis)))  # NumPy reductions give scalars: keep the 0-d array
 
 
 def rmse(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = None) -> Any:
@@ -94,7 +94,7 @@ def rmse(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = N
         3.535533905029297
     """
     b = get_backend(reference)
-    return b.sqrt(mse(reference, candidate, axis=axis))
+    return b.asarray(b.sqrt(mse(reference, candidate, axis=axis)))
 
 
 def max_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = None) -> Any:
@@ -107,7 +107,7 @@ def max_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] |
     """
     b, r, c, _ = _pair(reference, candidate)
     _nonempty(r, "max_abs_error")
-    return b.max(b.abs(c - r), axis=_axis(axis))
+    return b.asarray(b.max(b.abs(c - r), axis=_axis(axis)))
 
 
 def mean_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = None) -> Any:
@@ -120,7 +120,7 @@ def mean_abs_error(reference: Any, candidate: Any, *, axis: int | Sequence[int] 
     """
     b, r, c, _ = _pair(reference, candidate)
     _nonempty(r, "mean_abs_error")
-    return b.mean(b.abs(c - r), axis=_axis(axis))
+    return b.asarray(b.mean(b.abs(c - r), axis=_axis(axis)))
 
 
 def sqnr(reference: Any, candidate: Any, *, axis: int | Sequence[int] | None = None) -> Any:
@@ -218,7 +218,7 @@ def topk_agreement(reference: Any, candidate: Any, k: int = 1, *, axis: int = -1
     ci = _topk_indices(b, c, k, n, dt)
     hit = b.any(b.expand_dims(ri, -1) == b.expand_dims(ci, -2), axis=-1)
     per_row = b.sum(b.astype(hit, "float32"), axis=-1) / b.const(k, "float32")
-    return b.mean(per_row)
+    return b.asarray(b.mean(per_row))
 
 
 def _topk_indices(b: Backend, x: Any, k: int, n: int, dt: str) -> Any:
@@ -274,8 +274,8 @@ def kl_divergence(
         terms = b.where(b.logical_and(pos, q <= zero), b.const(math.inf, dt), terms)
     per_row = b.sum(terms, axis=axis)
     if reduction == "none":
-        return per_row
-    return b.mean(per_row) if reduction == "mean" else b.sum(per_row)
+        return b.asarray(per_row)
+    return b.asarray(b.mean(per_row) if reduction == "mean" else b.sum(per_row))
 
 
 @dataclass

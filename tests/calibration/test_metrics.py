@@ -107,3 +107,14 @@ def test_empty_input_raises_instead_of_nan(backend):
             fn(e, e)
     with pytest.raises(mq.ShapeError, match="empty"):
         metrics.topk_agreement(e, e, 1)
+
+
+def test_every_metric_returns_a_0d_float32_array_on_the_input_backend(backend):
+    # the documented type: a 0-d float32 array (NumPy's mean/max give np.float32 scalars, which are not ndarrays)
+    r = as_backend(np.array([[0.1, 0.7, 0.2], [0.5, 0.4, 0.1]], np.float32), backend)
+    c = as_backend(np.array([[0.2, 0.6, 0.2], [0.3, 0.6, 0.1]], np.float32), backend)
+    kind = type(as_backend(np.zeros(1, np.float32), backend))
+    for fn in (metrics.mse, metrics.rmse, metrics.max_abs_error, metrics.mean_abs_error, metrics.sqnr,
+               metrics.cosine_similarity, metrics.topk_agreement, metrics.kl_divergence):
+        v = fn(r, c)
+        assert type(v) is kind and tuple(v.shape) == () and mq.get_backend(v).dtype_name(v) == "float32", fn

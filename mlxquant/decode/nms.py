@@ -241,7 +241,9 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     rx, ry = rx + slack, ry + slack
     cymin, cxmin = cy.min(), cx.min()
     span = cx.max() - cxmin + 1.0
-    band_h = max(float(np.median(2.0 * ry)), 1e-9 * (1.0 + abs(cymin)))
+    # at most ~4096 bands per class: keeps |key| <= 4097·K·span, whose float64 rounding stays far below the slack
+    # (also when most boxes have near-zero height and the median window is tiny)
+    band_h = max(float(np.median(2.0 * ry)), 1e-9 * (1.0 + abs(cymin)), float(cy.max() - cymin) / 4096.0)
     band = np.floor((cy - cymin) / band_h)
     nb = int(band.max()) + 1
     if cls is not None:

@@ -180,6 +180,8 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
         opts["layout"] = layout
         if size is not None:
             opts["size"] = size
+        if spec.shape[1 if layout == "nchw" else 3] == 1:
+            opts["color"] = "gray"  # a one-channel input takes luma (ITU-R 601-2, as Pillow's "L"), not RGB
     opts["dtype"] = spec.dtype
     if spec.io == "integer":
         if spec.per_axis:
@@ -324,8 +326,8 @@ class Classifier(Pipeline):
         if "labels" not in opts:
             # no labels given or stored in the model: the decoder's ImageNet default fits only 1000 (+1 background)
             # classes; any other static class count gets class ids without names instead of a label-count error
-            classes = self.info.outputs[0].shape[-1:] if self.info.outputs[0].shape else ()
-            if classes and isinstance(classes[0], int) and classes[0] not in (1000, 1001):
+            dims = self.info.outputs[0].shape[1:]  # [B, C] or [B, C, 1, 1]
+            if dims and all(isinstance(d, int) for d in dims) and int(np.prod(dims)) not in (1000, 1001):
                 opts["labels"] = None
         return opts
 

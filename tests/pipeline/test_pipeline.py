@@ -466,3 +466,36 @@ def test_detector_without_stored_labels_takes_the_class_count_from_the_output(mo
     r = det(_scene(box=box)).to_numpy()
     np.testing.assert_array_equal(r.class_ids, named.class_ids)
     np.testing.assert_allclose(r.boxes, named.boxes)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_one_channel_model_is_fed_gray(tmp_path: Path, layout: str) -> None:
+    """A [N, 1, H, W] (or [N, H, W, 1]) model gets one luma channel (Pillow "L"), not three RGB channels; a
+    [N, C, 1, 1] output is a classification."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    shape = ["n", 1, 12, 10] if layout == "nchw" else ["n", 12, 10, 1]
+    nodes = [h.make_node("GlobalAveragePool", ["t"], ["g"]), h.make_node("Conv", ["g", "W"], ["y"])]
+    nodes.insert(0, h.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]) if layout == "nhwc"
+                 else h.make_node("Identity", ["x"], ["t"]))
+    w = nh.from_array(np.array([1.0, -1.0, 0.0], np.float32).reshape(3, 1, 1, 1), "W")
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, shape)],
+                     [h.make_tensor_value_info("y", TP.FLOAT, ["n", 3, 1, 1])], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    p = tmp_path / "gray.onnx"
+    onnx.save(m, str(p))
+    clf = Classifier(p)
+    assert clf.preprocess_options["color"] == "gray"
+    img = np.zeros((30, 20, 3), np.uint8)
+    img[:, :10] = (255, 255, 255)
+    img[:, 10:] = (255, 0, 0)  # luma 76: mean (255 + 76) / 2 / 255 ≈ 0.65
+    (y,) = clf.infer(clf.preprocess(img).tensor)
+    assert y.shape == (1, 3, 1, 1)
+    mean = float(clf.preprocess(img).tensor.mean())
+    np.testing.assert_allclose(y.reshape(-1), [mean, -mean, 0.0], rtol=1e-5)
+    assert 0.6 < mean < 0.7
+    assert clf(img).top()[0] == 0

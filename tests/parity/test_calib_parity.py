@@ -128,3 +128,12 @@ def test_float8_half_tables_equal_generic_on_every_code(src, fmt):
             fast, _ = F._float8_fast_path(MX, xx, f, saturate, False)
             gen, _ = F._encode(MX, xx, f, saturate)
         np.testing.assert_array_equal(np.array(fast), np.array(gen))
+
+
+def test_bfloat16_decode_shortcut_equals_the_generic_decode_on_every_code():
+    codes = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    f = F.FLOAT_FORMATS["bfloat16"]
+    for be, cc in ((NP, codes), (MX, mx.array(codes))):
+        fast = np.asarray(be.to_numpy(F._decode(be, cc, f)))
+        gen = np.asarray(be.to_numpy(F._decode_generic(be, cc, f)))
+        np.testing.assert_array_equal(fast.view(np.uint32), gen.view(np.uint32))

@@ -351,8 +351,9 @@ def _soft_nms_numpy(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray |
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     area = (x2 - x1) * (y2 - y1)
     t_up = iou_threshold_up(iou_threshold)
-    # TF: scale = -0.5 / sigma (Gaussian weight exp(scale * iou^2)); linear (Bodla et al.): 1 - iou when iou > thr.
-    scale = np.float32(-0.5 / sigma) if sigma > 0 else np.float32(0)
+    # TF: scale = -0.5 / sigma (Gaussian weight exp(scale * iou^2)), sigma a float32 tensor and the division in
+    # double; linear (Bodla et al.): 1 - iou when iou > thr.
+    scale = np.float32(-0.5 / float(np.float32(sigma))) if sigma > 0 else np.float32(0)
     heap = [(-float(scores[i]), i, i, 0) for i in range(n) if scores[i] > score_threshold]  # TF: score > thr
     heapq.heapify(heap)  # (−score, index, box, suppress_begin): ties pop the lower index first
     sel: list[int] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -193,6 +195,18 @@ def test_soft_nms_gaussian_and_linear():
     idx = mq.decode.nms(b, s, 0.5, mode="soft", soft_method="linear", score_threshold=0.1)
     assert idx.tolist() == [0, 2]
 
+
+
+def test_soft_nms_sigma_is_float32_as_tf():
+    # TF passes soft_nms_sigma as a float32 tensor: scale = f32(-0.5 / f64(f32(sigma))); at sigma = 0.55 that is
+    # -0.9090909, not f32(-0.5 / 0.55) = -0.90909094, and the rescored score differs in the last bit at IoU 0.9
+    b = np.array([[0, 0, 10, 10], [0, 0, 10, 9]], np.float32)
+    s = np.array([0.9, 0.8], np.float32)
+    _, sc = mq.decode.nms(b, s, 0.5, mode="soft", sigma=0.55, return_scores=True)
+    scale = np.float32(-0.5 / float(np.float32(0.55)))
+    iou = np.float32(0.9)
+    expected = np.float32(np.float32(0.8) * np.float32(math.exp(float(scale * iou * iou))))
+    assert sc[1] == expected == np.float32(0.38308167)
 
 def test_weighted_nms_mediapipe():
     b = np.array([[0, 0, 10, 10], [2, 2, 12, 12], [50, 50, 60, 60]], np.float32)

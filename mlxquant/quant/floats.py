@@ -267,9 +267,12 @@ def _native_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> A
         c32 = lambda v: b.const(v, "uint32")  # noqa: E731
         odd = b.bitwise_and(b.right_shift(u, c32(16)), c32(1))
         r = b.astype(b.right_shift(u + c32(0x7FFF) + odd, c32(16)), "uint16")
+        nan = b.isnan(x)
+        if not np.any(nan):  # (this branch is NumPy only) nothing to fix
+            return r
         nan_fix = b.astype(b.bitwise_or(b.right_shift(b.bitwise_and(u, c32(0x80000000)), c32(16)), c32(0x7FC0)),
                            "uint16")
-        return b.where(b.isnan(x), nan_fix, r)
+        return b.where(nan, nan_fix, r)
     return None
 
 

@@ -135,6 +135,16 @@ def segmentation(
         x = x[None]
     if len(x.shape) != 4:
         raise ShapeError(f"segmentation output has shape {tuple(x.shape)}, expected 4-D ({layout}) or 3-D")
+    d1, d2, d3 = (int(v) for v in x.shape[1:])
+    # square spatial axes first and a shorter last axis: an NHWC output (TFLite DeepLab [1, 257, 257, 21]);
+    # 32 px: smaller maps are not image-sized
+    if layout == "nchw" and d1 == d2 >= 32 and d3 < d1:
+        import warnings
+
+        from .diagnostics import DecodeWarning
+
+        warnings.warn(f"segmentation output {tuple(x.shape)} looks NHWC ([B, H, W, C] with H = W = {d1}, C = {d3}) "
+                      "but is read as NCHW; pass layout='nhwc' if so", DecodeWarning, stacklevel=2)
     if layout == "nhwc":
         x = b.transpose(x, (0, 3, 1, 2))
     c = int(x.shape[1])

@@ -112,3 +112,18 @@ def test_resize_to_original_from_a_lower_resolution_output(backend):
     assert backend_of(r.mask) == backend and tuple(r.mask.shape) == (60, 100)
     np.testing.assert_array_equal(mq.to_numpy(r.mask), mq.to_numpy(ref.mask))
     np.testing.assert_array_equal(mq.to_numpy(r.confidence), mq.to_numpy(ref.confidence))
+
+
+def test_nhwc_output_read_as_nchw_warns():
+    # a TFLite DeepLab output [1, 257, 257, 21] is NHWC; read with the default layout="nchw" it would give 257
+    # "classes" of 257 x 21 pixels
+    x = np.zeros((1, 65, 65, 21), np.float32)
+    with pytest.warns(mq.decode.DecodeWarning, match="layout='nhwc'"):
+        mq.decode.segmentation(x)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mq.decode.segmentation(x, layout="nhwc")
+        mq.decode.segmentation(np.zeros((1, 21, 65, 65), np.float32))
+        mq.decode.segmentation(np.zeros((1, 150, 128, 128), np.float32))  # ADE20K at 1/4 resolution

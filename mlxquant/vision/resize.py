@@ -160,6 +160,34 @@ def _pil_nearest_table(in_size: int, out_size: int) -> AxisTable:
     return AxisTable(idx, np.ones((out_size, 1)), in_size)
 
 
+def _ort_nearest_table(in_size: int, out_size: int, mode: str, nearest_mode: str) -> AxisTable:
+    """ONNX Resize nearest as onnxruntime computes it (the peer that defines these combinations): every step in
+    float32 (upsamplebase.h), scale = f32(out) / f32(in); half_pixel (d + 0.5) / scale - 0.5, asymmetric d / scale,
+    align_corners d · (in - 1) / (out - 1); then floor / ceil / round (x.5 away from zero, or down for
+    round_prefer_floor) and a clamp to [0, in - 1]. The float32 quotient lands just below an integer where the exact
+    coordinate is one (e.g. 189 -> 15, half_pixel, d = 2: 31 exactly, 30.999998 in float32 -> floor 30)."""
+    f32 = np.float32
+    d = np.arange(out_size, dtype=np.float32)
+    if mode == "half_pixel":
+        src = (d + f32(0.5)) / (f32(out_size) / f32(in_size)) - f32(0.5)
+    elif mode == "asymmetric":
+        src = d / (f32(out_size) / f32(in_size))
+    else:
+        src = d * f32(in_size - 1) / f32(out_size - 1) if out_size > 1 else np.zeros(out_size, np.float32)
+    # std::round (half away from zero), exactly: x - trunc(x) is exact in float32, so no x + 0.5 rounding error
+    t = np.trunc(src)
+    rounded = t + np.where(np.abs(src - t) >= f32(0.5), np.sign(src), f32(0.0))
+    if nearest_mode == "round_prefer_floor":
+        # onnxruntime: x == (int64)x + 0.5f -> floor(x), else std::round
+        i = np.where(src == t + f32(0.5), np.floor(src), rounded)
+    elif nearest_mode == "round_prefer_ceil":
+        i = rounded
+    else:
+        i = np.floor(src) if nearest_mode == "floor" else np.ceil(src)
+    idx = np.clip(i.astype(np.int64), 0, in_size - 1)[:, None]
+    return AxisTable(idx, np.ones((out_size, 1)), in_size)
+
+
 def _nearest_index(src: np.ndarray, nearest_mode: str) -> np.ndarray:
     if nearest_mode == "floor":
         i = np.floor(src)
@@ -272,7 +300,10 @@ def axis_table(
             # floor(src + 0.5) with src = (d + 0.5)·in/out - 0.5 is Pillow's floor((d + 0.5)·in/out); Pillow
             # accumulates the coordinate by repeated double additions, reproduced here exactly.
             return _pil_nearest_table(in_size, out_size)
-        return _sampling_table(in_size, out_size, "nearest", coordinate_mode, nearest_mode, 0.0, False)
+        if coordinate_mode == "asymmetric" and nearest_mode == "floor":
+            return _sampling_table(in_size, out_size, "nearest", coordinate_mode, nearest_mode, 0.0, False)  # OpenCV
+        return _ort_nearest_table(in_size, out_size, coordinate_mode, nearest_mode)
+
     if antialias:
         if coordinate_mode != "half_pixel":
             raise InvalidArgumentError(
@@ -523,7 +554,8 @@ def resize(
             MediaPipe). Only "half_pixel" is valid with antialias=True.
         nearest_mode: rounding of the source coordinate for "nearest" ("floor", "ceil", "round_prefer_floor",
             "round_prefer_ceil"); default "floor" for asymmetric (OpenCV INTER_NEAREST), else "round_prefer_ceil"
-            (Pillow NEAREST).
+            (Pillow NEAREST). Those two pairs follow OpenCV and Pillow; every other pair is ONNX Resize as
+            onnxruntime computes it (float32 coordinates).
         cubic_a: the bicubic coefficient (default -0.5 with antialias as Pillow, -0.75 without as OpenCV/ONNX).
         backend: None (follow ``img``), "numpy" or "mlx".
 

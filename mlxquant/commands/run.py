@@ -44,6 +44,8 @@ def _labels(arg: str | None) -> object:
     p = Path(arg)
     if p.is_file():
         return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if p.suffix or len(p.parts) > 1:  # meant as a file (a label set name has no suffix or folder)
+        raise FileNotFoundError(f"no such labels file: {arg!r} (or pass a label set name: imagenet, coco80, ...)")
     return arg
 
 

@@ -227,3 +227,12 @@ def test_run_folder_skips_hidden_files_and_honours_exif(model_dir: Path, tmp_pat
         assert a.size == (30, 50)  # displayed (rotated) width × height
         red = np.asarray(a.convert("RGB"))[:, :, 0].astype(int)
     assert red[:25].mean() > red[25:].mean() + 40  # the red half is on top after the rotation
+
+
+def test_run_missing_labels_file_is_named(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _photos(tmp_path / "imgs", 1)
+    args = ["run", str(model_dir / "colour_classifier.onnx"), str(folder), "-o", str(tmp_path / "o")]
+    assert main([*args, "--labels", str(tmp_path / "labels.txt")]) == 2
+    assert "no such labels file" in capsys.readouterr().err
+    (tmp_path / "labels.txt").write_text("\n".join(build_models().PROTOTYPES) + "\n")
+    assert main([*args, "--labels", str(tmp_path / "labels.txt")]) == 0

@@ -273,7 +273,8 @@ def _inspect_tflite(p: Path) -> ModelInfo:
     def spec(i: int) -> TensorSpec:
         t = m.tensors[i]
         shape: tuple[int | str | None, ...] = t.shape
-        if t.shape_signature is not None and len(t.shape_signature) == len(t.shape):
+        # a constant's extents are its data's: LiteRT ignores a stored -1 signature on a tensor with a buffer
+        if t.shape_signature is not None and len(t.shape_signature) == len(t.shape) and not t.is_constant:
             shape = tuple(None if s < 0 else int(s) for s in t.shape_signature)
         # TFLite marks "not quantized" by an absent or all-zero scale vector (the interpreter reports scale 0.0).
         if t.scale.size == 0 or not np.any(t.scale):

@@ -375,3 +375,26 @@ def test_output_dequantize_without_zero_point_takes_the_quantize_dtype(tmp_path:
     (y,) = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": np.full((1, 4), -1.0,
                                                                                                    np.float32)})
     assert float(y.min()) < 0
+
+
+def test_tflite_constant_with_dynamic_signature_keeps_its_shape(tmp_path: Path) -> None:
+    """LiteRT reports a constant tensor's stored extents even when its shape_signature says -1 (only activations are
+    dynamic): inspect_model's weights agree."""
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    w = build_models()._TFLiteWriter()
+    x = w.tensor("x", [1, 4], 0)
+    q = w.tensor("q", [1, 4], 9, scale=0.1, zp=1)
+    y = w.tensor("y", [1, 4], 0)
+    w.op(114, [x], [q])
+    w.op(6, [q], [y])
+    c = w.tensor("c", [3, 2], 9, np.arange(6, dtype=np.int8).reshape(3, 2), scale=[0.5, 0.25], zp=[0, 0], qdim=1)
+    for t in w.tensors:
+        t.shapeSignature = [-1, *t.shape[1:]]
+    p = tmp_path / "m.tflite"
+    p.write_bytes(w.finish([x], [y], "signature"))
+    details = {d["name"]: d for d in litert.Interpreter(model_path=str(p)).get_tensor_details()}
+    info = mq.inspect_model(p)
+    (wc,) = info.weights
+    assert wc.shape == tuple(details["c"]["shape"].tolist()) == (3, 2) and wc.axis == 1
+    assert info.inputs[0].shape == (None, 4) and details["x"]["shape_signature"].tolist() == [-1, 4]
+    assert c == 3

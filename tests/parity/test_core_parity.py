@@ -335,3 +335,25 @@ def test_quantize_is_monotone(dtype, profile, scale, zp, x) -> None:
     xs = np.sort(x)
     q = mq.quantize(xs, np.float32(scale), zp, dtype, profile=profile).astype(np.int64)
     assert np.all(np.diff(q) >= 0)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_mx_compile_gives_the_eager_results(profile: str) -> None:
+    """quantize / fake_quantize / its STE gradient inside mx.compile equal the eager NumPy results (Linux CPU; the
+    torch FMA emulation must survive kernel fusion). Near-ties of 2 scales, both zero-point extremes."""
+    from tests.quant.adversarial import adversarial_values
+
+    mx = _mx()
+    rng = np.random.default_rng(61)
+    for s in (0.1, 0.0123):
+        for zp in (-128, 127):
+            x = adversarial_values(rng, s, zp, -128, 127, n_random=300, max_k=120)
+            x = x[np.isfinite(x)]
+            s32 = np.float32(s)
+            q = mx.compile(lambda v, s32=s32, zp=zp: mq.quantize(v, s32, zp, "int8", profile=profile))(mx.array(x))
+            assert_equal(q, mq.quantize(x, s32, zp, "int8", profile=profile), msg=f"quantize s={s} zp={zp}")
+            fq = mx.compile(lambda v, s32=s32, zp=zp: mq.fake_quantize(v, s32, zp, "int8", profile=profile))
+            assert_equal(fq(mx.array(x)), mq.fake_quantize(x, s32, zp, "int8", profile=profile), msg="fake_quantize")
+            g = mx.compile(mx.grad(lambda v, s32=s32, zp=zp: mq.fake_quantize(v, s32, zp, profile=profile).sum()))
+            mask = fake_quantize_mask(x, s32, zp, profile=profile)
+            assert_equal(np.array(g(mx.array(x))) != 0, mask, msg="gradient")

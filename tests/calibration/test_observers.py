@@ -294,3 +294,13 @@ def test_minmax_qparams_match_loop_oracle(backend, dtype, qmin, qmax, unsigned, 
     qp = obs.compute_qparams(dtype, symmetric=symmetric, profile="torch")
     s, z = oracle.torch_minmax_qparams(float(obs.min_val[0]), float(obs.max_val[0]), qmin, qmax, symmetric, unsigned)
     assert float(mq.to_numpy(qp.scale)) == s and int(mq.to_numpy(qp.zero_point)) == z
+
+
+def test_amax_mse_picks_like_np_argmin_when_float32_errors_overflow():
+    # ModelOpt's _compute_amax_mse takes np.argmin over float32 errors: for magnitudes ~1e21 the squared errors
+    # overflow (inf·0 counts = NaN) and np.argmin returns the first NaN, i.e. the first candidate. It used to raise.
+    counts = np.zeros(300, np.int64)
+    counts[[10, 290]] = [5, 1]
+    edges = np.arange(301, dtype=np.float64) * 1e19
+    centers = ((edges[1:] + edges[:-1]) / 2).astype(np.float32)
+    assert amax_mse(counts, edges, 8, False, 1, 128) == float(centers[128])

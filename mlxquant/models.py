@@ -32,7 +32,7 @@ MODEL_FORMATS = ("onnx", "tflite")
 #: Operators looked through when finding what computes an output (they do not change what the values mean).
 _PASS_THROUGH_OPS = {"quantizelinear", "dequantizelinear", "quantize", "dequantize", "reshape", "flatten", "squeeze",
                      "unsqueeze", "identity"}
-_PROBABILITY_OPS = {"softmax", "logistic", "sigmoid"}
+_PROBABILITY_OPS = {"softmax", "logistic", "sigmoid", "qlinearsoftmax", "qlinearsigmoid"}  # + QOperator forms
 
 #: QLinear* operators: {operand input index: (scale index, zero-point index)}, and the output's (scale, zero point)
 #: input indices (ONNX QLinearConv / QLinearMatMul; onnxruntime's com.microsoft QLinearAdd / QLinearMul /

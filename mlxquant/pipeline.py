@@ -453,7 +453,7 @@ class Segmenter(Pipeline):
         if "kind" not in opts:
             if len(out_spec.shape) == 3:  # [B, H, W]: the model already took the argmax (class ids)
                 opts["kind"] = "argmax"
-            elif self.info.output_ops[:1] and self.info.output_ops[0].lower() == "softmax":
+            elif self.info.output_ops[:1] and self.info.output_ops[0].lower() in ("softmax", "qlinearsoftmax"):
                 opts["kind"] = "probabilities"  # never softmax the model's own probabilities again
         return opts
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,24 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      bm.calibration_images(16, 64), per_channel=True)
     bm.quantize_onnx(out / "colour_classifier_softmax.onnx", out / "colour_classifier_softmax.int8.onnx",
                      bm.calibration_images(16, 64), per_channel=True)
+    _quantize_qoperator(out / "colour_classifier_softmax.onnx", out / "colour_classifier_softmax.qop.onnx",
+                        bm.calibration_images(16, 64))
     bm.quantize_onnx(out / "colour_segmenter.onnx", out / "colour_segmenter.int8.onnx",
                      bm.calibration_images(16, 128), per_channel=True)
     bm.quantize_onnx(out / "colour_detector.onnx", out / "colour_detector.int8.onnx",
                      bm.calibration_images(12, 256), nodes=bm.DETECTOR_QUANT_NODES)
     return out
+
+
+def _quantize_qoperator(src: Path, dst: Path, calibration: Any) -> None:
+    """onnxruntime quantize_static in the QOperator format (QLinearConv / QLinearSoftmax ..., uint8 activations)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter([{"input": c[None]} for c in calibration])
+
+        def get_next(self) -> dict | None:
+            return next(self._it, None)
+
+    quantize_static(str(src), str(dst), _Reader(), quant_format=QuantFormat.QOperator)

@@ -317,6 +317,7 @@ def test_shared_scale_pitfall_is_reported(model_dir: Path) -> None:
 @pytest.mark.parametrize(("probs_model", "logits_model"), [
     ("colour_classifier_softmax.onnx", "colour_classifier.onnx"),
     ("colour_classifier_softmax.int8.onnx", "colour_classifier.onnx"),
+    ("colour_classifier_softmax.qop.onnx", "colour_classifier.onnx"),  # QOperator: QLinearSoftmax
     ("colour_classifier_softmax_int8.tflite", "colour_classifier_float.tflite"),
 ])
 def test_softmax_output_is_not_softmaxed_twice(model_dir: Path, probs_model: str, logits_model: str) -> None:

@@ -82,6 +82,20 @@ class TensorSpec:
     source: str = "none"
     block_size: int | None = None
 
+    def __eq__(self, other: object) -> bool:
+        # the generated __eq__ would skip scale / zero_point (arrays are not comparable with ==): compare them too
+        if not isinstance(other, TensorSpec):
+            return NotImplemented
+        same = (self.name, self.shape, self.dtype, self.axis, self.qdtype, self.io, self.source, self.block_size) == (
+            other.name, other.shape, other.dtype, other.axis, other.qdtype, other.io, other.source, other.block_size)
+        return same and all((a is None and b is None) or (a is not None and b is not None and a.shape == b.shape
+                                                          and np.array_equal(a, b))
+                            for a, b in ((self.scale, other.scale), (self.zero_point, other.zero_point)))
+
+    def __repr__(self) -> str:
+        q = "" if self.scale is None else f", {self.describe_quant()}"
+        return f"TensorSpec({self.name!r}, shape={list(self.shape)}, dtype={self.dtype!r}, io={self.io!r}{q})"
+
     @property
     def quantized(self) -> bool:
         """True when the tensor carries quantization parameters."""

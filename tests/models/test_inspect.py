@@ -398,3 +398,17 @@ def test_tflite_constant_with_dynamic_signature_keeps_its_shape(tmp_path: Path) 
     assert wc.shape == tuple(details["c"]["shape"].tolist()) == (3, 2) and wc.axis == 1
     assert info.inputs[0].shape == (None, 4) and details["x"]["shape_signature"].tolist() == [-1, 4]
     assert c == 3
+
+
+def test_tensor_spec_equality_and_repr_include_the_parameters() -> None:
+    """Two specs that differ only in scale or zero point are different specs (the generated dataclass __eq__ skipped
+    the array fields), and the repr shows the parameters."""
+    def spec(s: float, z: int) -> TensorSpec:
+        return TensorSpec("x", (1, 4), "uint8", np.float32(s), np.int64(z), qdtype="uint8", io="integer")
+
+    assert spec(0.1, 3) == spec(0.1, 3) and hash(spec(0.1, 3)) == hash(spec(0.1, 3))
+    assert spec(0.1, 3) != spec(0.2, 3) and spec(0.1, 3) != spec(0.1, 4)
+    assert spec(0.1, 3) != TensorSpec("x", (1, 4), "uint8", qdtype="uint8", io="integer")
+    per_axis = TensorSpec("w", (2, 3), "int8", np.float32([1, 2]), np.zeros(2, np.int64), axis=0, qdtype="int8")
+    assert per_axis != TensorSpec("w", (2, 3), "int8", np.float32([1, 3]), np.zeros(2, np.int64), axis=0, qdtype="int8")
+    assert "scale=0.1 zp=3" in repr(spec(0.1, 3))

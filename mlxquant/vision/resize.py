@@ -390,9 +390,10 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
     """Apply a vertical and a horizontal table to images [..., H, W, C].
 
     Pillow tables on uint8 run Pillow's exact fixed-point passes (each pass rounds and clips to uint8, in Pillow's
-    pass order). Other integer images are computed in float32 and rounded half up once at the end (OpenCV's
-    fixed-point ``(acc + 2^(n-1)) >> n``), then clipped to their range. Float images stay float (float16 / bfloat16
-    are computed in float32 and cast back).
+    pass order). uint16 with Pillow tables follows Pillow's I;16 resize: each pass (in Pillow's order) is rounded half
+    up and clipped to [0, 65535]. Other integer images are computed in float32 and rounded half up once at the end
+    (OpenCV's fixed-point ``(acc + 2^(n-1)) >> n``), then clipped to their range. Float images stay float
+    (float16 / bfloat16 are computed in float32 and cast back).
     """
     b = get_backend(img, backend)
     x = b.asarray(img)
@@ -404,10 +405,12 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
     ay, ax = ndim - 3, ndim - 2
     ih, iw = int(x.shape[ay]), int(x.shape[ax])
     pil8 = name == "uint8" and table_x.round_intermediate and table_y.round_intermediate
+    # Pillow I;16: double weights, each pass rounded half up and clipped to [0, 65535], Pillow's pass order
+    pil16 = name == "uint16" and table_x.round_intermediate and table_y.round_intermediate
     # the first pass gathers from the input dtype and converts per tap (to int32 for Pillow's passes, else float32)
     xf = x if name in ("uint8", "uint16", "int8", "int16", "float32", "int32") else b.astype(x, "float32")
     if order == "auto":
-        if pil8:
+        if pil8 or pil16:
             order = "vh" if pil_vertical_first((ih, iw), (table_y.out_size, table_x.out_size)) else "hv"
         else:
             order = "hv"
@@ -426,6 +429,8 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
             xf = b.transpose(fn(b, xt, table, ay), perm)
         else:
             xf = fn(b, xf, table, axis)
+        if pil16:
+            xf = b.clip(b.round_half_up(xf), b.const(0, "float32"), b.const(65535, "float32"))
     if integer:
         lo, hi = _INT_RANGES[name]
         if pil8:
@@ -450,7 +455,17 @@ def _resize_generic(b: Any, x: Any, size: tuple[int, int], *, method: str, antia
                   cubic_a=cubic_a, integer_image=integer)
         ty = axis_table(ih, oh, **kw)
         tx = axis_table(iw, ow, **kw)
+        if (method == "nearest" and b.dtype_name(x) == "uint16" and coordinate_mode == "half_pixel"
+                and nearest_mode in (None, "round_prefer_ceil")):
+            # Pillow NEAREST on I;16 goes through ImagingGenericTransform: floor((d + 0.5)·(in/out)) in double, read
+            # directly (its 8-bit/32-bit ImagingScaleAffine accumulates the coordinate instead)
+            ty, tx = _pil16_nearest_table(ih, oh), _pil16_nearest_table(iw, ow)
     return apply_tables(x, ty, tx, backend=b.name)
+
+
+def _pil16_nearest_table(in_size: int, out_size: int) -> AxisTable:
+    src = (np.arange(out_size, dtype=np.float64) + 0.5) * (in_size / out_size)
+    return AxisTable(np.clip(np.floor(src), 0, in_size - 1).astype(np.int64)[:, None], np.ones((out_size, 1)), in_size)
 
 
 # Pillow modes for uint8 images by channel count; 4 channels go through "CMYK" because Pillow premultiplies "RGBA"

@@ -214,3 +214,26 @@ def test_nearest_modes_match_onnxruntime_at_float32_integer_landings(ctm, nm):
         expected = _ort_resize(x, (1, n_out), "nearest", ctm, nearest_mode=nm)[0, 0]
         out = mq.vision.resize(x[0, 0], (1, n_out), method="nearest", coordinate_mode=ctm, nearest_mode=nm)
         np.testing.assert_array_equal(out, expected, err_msg=f"189 -> {n_out}")
+
+
+@settings(max_examples=30)
+@given(ih=st.integers(1, 120), iw=st.integers(1, 120), oh=st.integers(1, 120), ow=st.integers(1, 120),
+       method=st.sampled_from(list(PIL_FILTERS)), seed=st.integers(0, 999))
+def test_uint16_matches_pillow_i16_within_one_or_two_levels(ih, iw, oh, ow, method, seed):
+    """Pillow resizes I;16 in double with each pass rounded half up and clipped to [0, 65535] (the clip matters for
+    bicubic overshoot: unclipped, 3000+ levels apart), and its NEAREST reads floor((d + 0.5)·in/out) directly
+    (ImagingGenericTransform; no accumulated coordinate as for 8-bit)."""
+    img = np.random.default_rng(seed).integers(0, 65536, (ih, iw), dtype=np.uint16)
+    expected = np.asarray(PIL.fromarray(img).resize((ow, oh), PIL_FILTERS[method])).astype(int)
+    got = mq.vision.resize(img, (oh, ow), method=method).astype(int)
+    # float32 passes vs Pillow's double: an intermediate can round the other way (1), which bicubic's weights (sum of
+    # |w| up to 1.2) can carry into a second level
+    assert np.abs(got - expected).max() <= {"nearest": 0, "bicubic": 2}.get(method, 1)
+
+
+def test_uint16_nearest_reads_the_direct_coordinate():
+    img = np.arange(60, dtype=np.uint16).reshape(1, 60) * 1000
+    # 60 -> 21 at d = 17: (17 + 0.5)·60/21 = 50 exactly; Pillow 8-bit accumulates to 49.999..., I;16 reads 50
+    assert int(mq.vision.resize(img, (1, 21), method="nearest")[0, 17]) == 50000
+    np.testing.assert_array_equal(mq.vision.resize(img, (1, 21), method="nearest"),
+                                  np.asarray(PIL.fromarray(img).resize((21, 1), 0)))

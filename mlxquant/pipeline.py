@@ -367,18 +367,36 @@ class Detector(Pipeline):
                          threads=threads)
         self._check_shared_scale()
 
+    def _seg_outputs(self) -> tuple[int, int, bool] | None:
+        """(detection output, prototype output, prototypes NHWC) of a YOLO-seg model (one rank-3 and one rank-4
+        output), else None."""
+        outs = self.info.outputs
+        if len(outs) != 2 or sorted(len(o.shape) for o in outs) != [3, 4]:
+            return None
+        det_i = 0 if len(outs[0].shape) == 3 else 1
+        return det_i, 1 - det_i, input_layout(self.input)[0] == "nhwc"
+
     def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
         opts = super()._derive_decode(overrides)
-        shape = self.info.outputs[0].shape
-        if "labels" in opts or "nc" in opts or len(self.info.outputs) != 1 or len(shape) != 3:
+        seg = self._seg_outputs()
+        if len(self.info.outputs) != 1 and seg is None:
             return opts
+        shape = self.info.outputs[0 if seg is None else seg[0]].shape
+        if "labels" in opts or "nc" in opts or len(shape) != 3:
+            return opts
+        nm = 0
+        if seg is not None:
+            pshape = self.info.outputs[seg[1]].shape
+            nm = pshape[3] if seg[2] else pshape[1]
+            if not isinstance(nm, int):
+                return opts
         # no labels given or stored in the model: the decoder's COCO-80 default fits only 80-class heads; a YOLOv8
-        # [B, 4 + C, N] head of another static C is decoded with C classes and class ids without names
+        # [B, 4 + C (+ M mask coefficients), N] head of another static C is decoded with C classes, ids without names
         _, a, d = shape
         if isinstance(a, int) and isinstance(d, int):
-            if a < d and a != 84:
-                opts["labels"], opts["nc"] = None, a - 4
-            elif a > d and d not in (6, 84, 85):
+            if a < d and a != 84 + nm:
+                opts["labels"], opts["nc"] = None, a - 4 - nm
+            elif a > d and d not in (6, 84 + nm, 85 + nm):
                 opts["labels"] = None  # [B, N, 4+C] or [B, N, 5+C]: the decoder asks for nc / format
         return opts
 
@@ -419,8 +437,20 @@ class Detector(Pipeline):
             opts = {k: v for k, v in self.decode_options.items() if k in self._POSTPROCESS_OPTIONS}
             dets = dec.tflite_detection_postprocess(floats, input_size=tuple(self.preprocess_options["size"]), **opts)
             return [d.map_to_original(t) for d, t in zip(dets, transforms, strict=True)]
-        y, quant = self._float_output(self.info.outputs[0], outputs[0])
-        dets = dec.yolo(y, quant=quant, **self.decode_options)
+        seg = self._seg_outputs()
+        extra: dict[str, Any] = {}
+        if seg is not None:
+            # YOLO-seg: detections + mask prototypes ([B, M, h, w]; NHWC [B, h, w, M] for NHWC models, as Ultralytics'
+            # TFLite export writes them), each dequantized with its own parameters
+            det_i, proto_i, nhwc = seg
+            pr, pq = self._float_output(self.info.outputs[proto_i], outputs[proto_i])
+            if nhwc:
+                pr = np.transpose(pr, (0, 3, 1, 2))
+            extra = {"protos": pr, "protos_quant": pq, "input_size": tuple(self.preprocess_options["size"])}
+            y, quant = self._float_output(self.info.outputs[det_i], outputs[det_i])
+        else:
+            y, quant = self._float_output(self.info.outputs[0], outputs[0])
+        dets = dec.yolo(y, quant=quant, **{**extra, **self.decode_options})
         if len(dets) != len(transforms):
             raise ShapeError(f"decoder returned {len(dets)} results for {len(transforms)} images")
         if self.boxes == "normalized":

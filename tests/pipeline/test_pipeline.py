@@ -500,3 +500,47 @@ def test_one_channel_model_is_fed_gray(tmp_path: Path, layout: str) -> None:
     np.testing.assert_allclose(y.reshape(-1), [mean, -mean, 0.0], rtol=1e-5)
     assert 0.6 < mean < 0.7
     assert clf(img).top()[0] == 0
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_detector_yolo_seg_prototypes(tmp_path: Path, layout: str) -> None:
+    """A YOLO-seg model (detections [1, 4 + 2 + 4, 16] and mask prototypes [1, 4, 16, 16], NHWC [1, 16, 16, 4] for an
+    NHWC model as Ultralytics' TFLite export): the Detector passes the prototypes to mq.decode.yolo and maps the
+    masks back to the photo — the same as calling the decoder by hand with the pipeline's own transform."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(3)
+    det = np.zeros((1, 10, 16), np.float32)
+    det[0, 0:4] = rng.uniform(8, 56, (4, 16))  # cx, cy, w, h in input pixels
+    det[0, 4:6] = rng.uniform(0, 1, (2, 16))  # 2 class scores
+    det[0, 6:] = rng.normal(0, 1, (4, 16))  # 4 mask coefficients
+    protos = rng.normal(0, 1, (1, 4, 16, 16)).astype(np.float32)
+    p_file = protos.transpose(0, 2, 3, 1) if layout == "nhwc" else protos
+    shape = [1, 3, 64, 64] if layout == "nchw" else [1, 64, 64, 3]
+    nodes = [h.make_node("ReduceMean", ["x"], ["m1"], axes=[1, 2, 3], keepdims=0),
+             h.make_node("Unsqueeze", ["m1", "ax"], ["m"]),
+             h.make_node("Mul", ["m", "zero"], ["z"]),
+             h.make_node("Add", ["D", "z"], ["output0"]), h.make_node("Add", ["P", "z"], ["output1"])]
+    inits = [nh.from_array(det, "D"), nh.from_array(p_file, "P"), nh.from_array(np.zeros((), np.float32), "zero"),
+             nh.from_array(np.array([1], np.int64), "ax")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, shape)],
+                     [h.make_tensor_value_info("output0", TP.FLOAT, [1, 10, 16]),
+                      h.make_tensor_value_info("output1", TP.FLOAT, list(p_file.shape))], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    p = tmp_path / "seg.onnx"
+    onnx.save(m, str(p))
+    img = _scene(90, 120)
+    d = Detector(p, decode={"conf": 0.3})
+    assert d.decode_options["nc"] == 2 and d.decode_options["labels"] is None
+    r = d(img)
+    t = d.preprocess(img).transforms[0]
+    (ref,) = mq.decode.yolo(det, protos=protos, input_size=(64, 64), conf=0.3, labels=None, nc=2)
+    ref = ref.map_to_original(t)
+    assert len(r) == len(ref) > 0
+    np.testing.assert_allclose(mq.to_numpy(r.boxes), mq.to_numpy(ref.boxes), rtol=1e-6)
+    assert r.masks is not None and tuple(r.masks.shape[-2:]) == (90, 120)
+    np.testing.assert_array_equal(mq.to_numpy(r.masks), mq.to_numpy(ref.masks))

@@ -344,7 +344,8 @@ class Detector(Pipeline):
     Output heads: a model with one output is decoded as YOLO (``mq.decode.yolo``, format detected from the shape);
     a model with four outputs as ``TFLite_Detection_PostProcess`` (SSD: normalized yxyx boxes, classes, scores,
     count — ``mq.decode.tflite_detection_postprocess``, whose ``labels`` / ``label_offset`` / ``conf`` come from
-    ``decode={...}``).
+    ``decode={...}``); a model with one rank-3 and one rank-4 output as YOLO-seg (detections + mask prototypes,
+    ``[B, M, h, w]``, or ``[B, h, w, M]`` for NHWC models), whose masks are mapped back with the boxes.
 
     The input is letterboxed (the model's size, grey padding) and every image's boxes are mapped back through its
     own transform (``Detections.map_to_original``), so boxes are in original-image pixels.

@@ -486,12 +486,27 @@ class Segmenter(Pipeline):
                 opts["kind"] = "argmax"
             elif self.info.output_ops[:1] and self.info.output_ops[0].lower() in ("softmax", "qlinearsoftmax"):
                 opts["kind"] = "probabilities"  # never softmax the model's own probabilities again
+            elif len(out_spec.shape) == 4 and out_spec.shape[1 if opts["layout"] == "nchw" else 3] == 1:
+                # one channel: a binary mask (foreground where the logit > 0); the argmax of one channel is always 0
+                opts["kind"] = "sigmoid"
+                # a model ending in Sigmoid gives p: decoded as its logit log(p / (1 - p)) (mask where p > 0.5)
+                self._sigmoid_output = self.info.outputs_are_probabilities[:1] == [True]
+            elif self.info.outputs_are_probabilities[:1] == [True]:
+                opts["kind"] = "probabilities"  # independent per-class sigmoids: argmax of the model's own p
         return opts
+
+    _sigmoid_output = False
 
     def decode(self, outputs: list[np.ndarray], transforms: Sequence[Any]) -> list[Any]:
         from . import decode as dec
 
         y, quant = self._float_output(self.info.outputs[0], outputs[0])
+        if self._sigmoid_output and self.decode_options.get("kind") == "sigmoid":
+            from .quant.primitives import dequantize
+
+            p = np.asarray(dequantize(y, *quant) if quant is not None else y, np.float32)
+            with np.errstate(divide="ignore"):
+                y, quant = np.log(p) - np.log1p(-p), None  # logit; p = 0 / 1 give -inf / +inf (masks 0 / 1)
         opts = dict(self.decode_options)
         if quant is not None:
             opts["quant"] = quant

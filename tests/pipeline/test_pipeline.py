@@ -544,3 +544,35 @@ def test_detector_yolo_seg_prototypes(tmp_path: Path, layout: str) -> None:
     np.testing.assert_allclose(mq.to_numpy(r.boxes), mq.to_numpy(ref.boxes), rtol=1e-6)
     assert r.masks is not None and tuple(r.masks.shape[-2:]) == (90, 120)
     np.testing.assert_array_equal(mq.to_numpy(r.masks), mq.to_numpy(ref.masks))
+
+
+@pytest.mark.parametrize("head", ["logits", "sigmoid"])
+def test_segmenter_one_channel_is_a_binary_mask(tmp_path: Path, head: str) -> None:
+    """A [B, 1, H, W] output is a binary mask (logit > 0, or p > 0.5 after a Sigmoid), not the argmax of one channel
+    (always class 0). Model: logit = red − green per pixel."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    nodes = [h.make_node("Conv", ["x", "W"], ["y" if head == "logits" else "l"])]
+    if head == "sigmoid":
+        nodes.append(h.make_node("Sigmoid", ["l"], ["y"]))
+    w = nh.from_array(np.array([4.0, -4.0, 0.0], np.float32).reshape(1, 3, 1, 1), "W")
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 16, 16])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [1, 1, 16, 16])], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    p = tmp_path / "bin.onnx"
+    onnx.save(m, str(p))
+    img = np.zeros((32, 48, 3), np.uint8)
+    img[:, :24] = (220, 20, 20)  # red left half → foreground
+    img[:, 24:] = (20, 220, 20)
+    seg = Segmenter(p)
+    assert seg.decode_options["kind"] == "sigmoid"
+    r = seg(img)
+    mask = mq.to_numpy(r.mask)
+    assert mask.shape == (32, 48)
+    assert (mask[:, :20] == 1).all() and (mask[:, 28:] == 0).all()
+    conf = mq.to_numpy(r.confidence)
+    assert conf.min() > 0.9  # |logit| = 4 · 200 / 255 ≈ 3.1 → p ≈ 0.96 either way

@@ -567,7 +567,7 @@ def dequantize(
         raise InputTypeError(f"dequantize expects integer input (a quantized array), got {name}")
     if qdtype is not None:
         qt = qtype(qdtype)
-    elif name in _STORAGE_NAMES:
+    elif name in _STORAGE_NAMES or name in ("int2", "uint2", "int4", "uint4"):  # ml_dtypes int4 etc. (onnx to_array)
         qt = qtype(name)
     else:
         qt = qtype("int32")

@@ -512,3 +512,18 @@ def test_numpy_integer_axis_and_block_size(backend: str) -> None:
         mq.quantize(x, s, axis=1.0)
     with pytest.raises(mq.InvalidArgumentError):
         mq.quantize(x, sb, axis=1, block_size=2.0)
+
+
+def test_dequantize_ml_dtypes_sub_byte_input() -> None:
+    """ml_dtypes int4/uint4 arrays (what onnx.numpy_helper.to_array gives for INT4/UINT4 tensors) dequantize like
+    their int8/uint8 unpacked form, and the zero point is checked against the 4-bit range (review: 9 was accepted)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for name, vals, zp in (("int4", [-8, -1, 0, 7], -3), ("uint4", [0, 5, 15], 9)):
+        q4 = np.array(vals, getattr(ml_dtypes, name))
+        q8 = np.array(vals, mq.QTYPES[name].storage)
+        assert_equal(mq.dequantize(q4, np.float32(0.37), zp), mq.dequantize(q8, np.float32(0.37), zp))
+        big = np.resize(q4, 300_001)  # the NumPy fast-path size
+        s = np.float32(0.37)
+        assert_equal(mq.dequantize(big, s, zp), mq.dequantize(big.astype(q8.dtype), s, zp))
+        with pytest.raises(mq.QuantizationError, match=name):
+            mq.dequantize(q4, 0.5, 16)

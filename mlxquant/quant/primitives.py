@@ -527,7 +527,8 @@ def dequantize(
 
     Args:
         q: integer array (int8/uint8/int16/uint16/int32 storage; wider integer types are accepted when their values
-            fit int32). Sub-byte values are unpacked, one per element.
+            fit int32). Sub-byte values are unpacked, one per element (int8/uint8 storage, or ml_dtypes
+            int4/uint4 arrays, whose zero point is then checked against the 4-bit range).
         scale: as in :func:`quantize`, or a :class:`QParams` (which then also fixes zero point, axis, block size,
             and checks that ``q`` lies in its dtype's range).
         zero_point: as in :func:`quantize` (checked against ``q``'s integer type, or the QParams' dtype).

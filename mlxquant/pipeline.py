@@ -47,6 +47,7 @@ __all__ = [
     "input_layout",
     "input_normalization",
     "match_detections",
+    "quantize_input",
 ]
 
 
@@ -106,16 +107,17 @@ def input_normalization(spec: TensorSpec) -> str | None:
         return None
     if spec.scale is None:
         return "raw"  # an integer image input without quantization takes the pixel values themselves
-    if spec.qparams is None:
+    if spec.zero_point is None:
         return None
-    s, zp = spec.qparams
     qmin, qmax = _QRANGE[spec.dtype]
-    lo, hi = (qmin - zp) * s, (qmax - zp) * s
-    for name, (a, b) in NORMALIZATION_RANGES.items():
-        tol = NORMALIZATION_TOLERANCE * (b - a)
-        if abs(lo - a) <= tol and abs(hi - b) <= tol:
-            return name
-    return None
+    names = set()
+    # per-axis parameters: every channel must encode the same range (else None: no single normalization fits)
+    for s, zp in zip(spec.scale.reshape(-1).tolist(), spec.zero_point.reshape(-1).tolist(), strict=True):
+        lo, hi = (qmin - zp) * s, (qmax - zp) * s
+        match = [name for name, (a, b) in NORMALIZATION_RANGES.items()
+                 if max(abs(lo - a), abs(hi - b)) <= NORMALIZATION_TOLERANCE * (b - a)]
+        names.add(match[0] if match else None)
+    return names.pop() if len(names) == 1 else None
 
 
 #: Resize strategy per task when no preset says otherwise.
@@ -168,6 +170,11 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
             opts["normalization"] = norm
         elif preset is None:
             s, zp = spec.qparams or (float("nan"), 0)
+            if spec.per_axis:
+                raise InvalidArgumentError(
+                    f"model input {spec.name!r} ({spec.dtype}, per-axis scales {spec.scale.tolist()}, zero points "
+                    f"{spec.zero_point.tolist()}): its channels do not all encode one of [0, 1], [0, 255], [-1, 1]; "
+                    "pass preset=... or preprocess={'normalization': ...}")
             qmin, qmax = _QRANGE[spec.dtype]
             raise InvalidArgumentError(
                 f"model input {spec.name!r} ({spec.dtype}, scale {s:.6g}, zero point {zp}) encodes floats in "
@@ -184,16 +191,40 @@ def derive_preprocess(spec: TensorSpec, *, task: str = "classify", preset: str |
             opts["color"] = "gray"  # a one-channel input takes luma (ITU-R 601-2, as Pillow's "L"), not RGB
     opts["dtype"] = spec.dtype
     if spec.io == "integer":
-        if spec.per_axis:
-            raise InvalidArgumentError(f"model input {spec.name!r} is quantized per axis; pass "
-                                       "preprocess={'quant': ...} explicitly")
-        scale, zp = spec.qparams  # type: ignore[misc]
-        opts["quant"] = (scale, zp, spec.dtype)
+        if spec.per_axis or spec.dtype not in _VISION_QDTYPES:
+            # mq.vision quantizes per tensor to uint8 / int8 only: the preprocessing stays float32 and
+            # :func:`quantize_input` (the pipelines call it) quantizes it with the model's own parameters
+            opts["dtype"] = "float32"
+        else:
+            scale, zp = spec.qparams  # type: ignore[misc]
+            opts["quant"] = (scale, zp, spec.dtype)
     opts.update(overrides)
     if opts.get("size") is None:
         raise InvalidArgumentError(f"model input {spec.name!r} has dynamic height/width {list(spec.shape)}; "
                                    "pass preprocess={'size': (height, width)} (on the command line: --size H W)")
     return opts
+
+
+#: Integer input types mq.vision.preprocess quantizes to itself (per tensor).
+_VISION_QDTYPES = ("uint8", "int8")
+
+
+def quantize_input(spec: TensorSpec, tensor: Any, options: Mapping[str, Any], model_format: str = "onnx") -> Any:
+    """Quantize a float32 preprocessed batch for an integer input that ``mq.vision.preprocess`` cannot quantize
+    itself (per-axis parameters, or int16 / uint16 inputs); other tensors are returned unchanged.
+
+    Rounding follows the model's runtime: ``profile="tflite"`` (half away from zero) for ``.tflite`` models, ONNX
+    QuantizeLinear's half-to-even otherwise; values are clamped to the integer type.
+    """
+    if spec.io != "integer" or spec.scale is None or "quant" in options or options.get("dtype") != "float32":
+        return tensor
+    if not spec.per_axis and spec.dtype in _VISION_QDTYPES:
+        return tensor
+    from .quant.primitives import quantize
+
+    profile = "tflite" if model_format == "tflite" else "onnx"
+    scale = spec.scale if spec.per_axis else spec.scale.reshape(())
+    return quantize(tensor, scale, spec.zero_point, dtype=spec.dtype, axis=spec.axis, profile=profile)
 
 
 def _one_or_many(images: Any) -> tuple[list[Any], bool]:
@@ -252,7 +283,13 @@ class Pipeline:
         """``mq.vision.preprocess`` with the derived options: a ``Batch`` (``.tensor``, ``.transforms``)."""
         from . import vision
 
-        return vision.preprocess(images, **self.preprocess_options)
+        batch = vision.preprocess(images, **self.preprocess_options)
+        q = quantize_input(self.input, batch.tensor, self.preprocess_options, self.info.format)
+        if q is not batch.tensor:
+            import dataclasses
+
+            batch = dataclasses.replace(batch, tensor=q)
+        return batch
 
     def infer(self, tensor: Any) -> list[np.ndarray]:
         """Run the model on a preprocessed batch tensor; returns its outputs (NumPy)."""

@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         tensors.append(to_numpy(batch.tensor))
         transforms.extend(batch.transforms)
     tensor = np.concatenate(tensors, axis=0)
+    if args.model:
+        from ..pipeline import quantize_input
+
+        # int16 / per-axis integer inputs: vision stays float32, quantized here with the model's own parameters
+        tensor = to_numpy(quantize_input(info.inputs[0], tensor, kw, info.format))
     record = json.dumps([_transform_record(t) for t in transforms], default=str)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:

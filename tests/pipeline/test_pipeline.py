@@ -576,3 +576,32 @@ def test_segmenter_one_channel_is_a_binary_mask(tmp_path: Path, head: str) -> No
     assert (mask[:, :20] == 1).all() and (mask[:, 28:] == 0).all()
     conf = mq.to_numpy(r.confidence)
     assert conf.min() > 0.9  # |logit| = 4 · 200 / 255 ≈ 3.1 → p ≈ 0.96 either way
+
+
+@pytest.mark.parametrize("case", ["int16", "per_axis_int8"])
+def test_inputs_vision_cannot_quantize_are_quantized_by_the_pipeline(tmp_path: Path, case: str) -> None:
+    """An int16 input (TFLite 16x8, range [-1, 1]) and a per-channel int8 input (axis 3, each channel [0, 1]): the
+    preprocessing stays float32 and the pipeline quantizes it with the model's own parameters (LiteRT rounding);
+    the model's DEQUANTIZE gives back the normalized pixels within half a step. Both used to raise."""
+    pytest.importorskip("ai_edge_litert")
+    w = BM._TFLiteWriter()
+    if case == "int16":
+        scale, zp, norm = np.float32(1 / 32767), np.int64(0), lambda v: v / 127.5 - 1
+        x = w.tensor("x", [1, 4, 4, 3], 7, scale=scale, zp=zp)
+    else:
+        scale = (np.float32(1 / 255) * np.float32([1.0, 1.01, 0.99])).astype(np.float32)
+        zp, norm = np.full(3, -128, np.int64), lambda v: v / 255
+        x = w.tensor("x", [1, 4, 4, 3], 9, scale=scale, zp=zp, qdim=3)
+    y = w.tensor("y", [1, 4, 4, 3], 0)
+    w.op(6, [x], [y])  # DEQUANTIZE
+    p = tmp_path / f"{case}.tflite"
+    p.write_bytes(w.finish([x], [y], case))
+    seg = Segmenter(p)
+    assert seg.preprocess_options["dtype"] == "float32" and "quant" not in seg.preprocess_options
+    img = np.random.default_rng(0).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    batch = seg.preprocess(img)
+    assert batch.tensor.dtype == (np.int16 if case == "int16" else np.int8)
+    (out,) = seg.infer(batch.tensor)
+    step = np.broadcast_to(scale, (3,))
+    assert np.all(np.abs(out[0] - norm(img.astype(np.float32))) <= step / 2 + 1e-6)
+    assert seg(img).mask.shape == (4, 4)

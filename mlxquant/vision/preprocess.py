@@ -157,6 +157,13 @@ def preprocess(
             check_float_pixels(im, p.normalization)
         return im
 
+    # NumPy, uint8 pixels → float output in NCHW: normalization and the output cast are elementwise, so they are a
+    # [C, 256] table computed by the same functions (bit-identical by construction); each image's channels are then
+    # gathered from it straight into its slot of one preallocated batch (normalize + cast + layout in one pass, no
+    # float temporaries, no final concatenate).
+    use_lut = (b.name == "numpy" and not pad_after and p.quant is None and batch_layout == "nchw"
+               and p.dtype in ("float32", "float16", "bfloat16"))
+
     def per_image(k: int) -> tuple[Any, Transform]:
         # NumPy: the whole chain per image inside the worker thread (Pillow and large NumPy ufuncs release the GIL)
         im, t = _geometry(b, load(items[k]), p, p.size)
@@ -165,6 +172,9 @@ def preprocess(
         x1 = _color(b, _gray3(b, b.expand_dims(im, 0), p), p)
         if diagnose:
             check_constant(x1, first_index=k)
+        if use_lut:
+            # NHWC: uint8 left for _fill_lut below; other dtypes (float arrays) normalized and cast here
+            return (x1 if x1.dtype == np.uint8 else _pixels(b, x1, p)), t
         # contiguous here, in the worker: the final concatenate then copies plain C-ordered blocks
         return np.ascontiguousarray(to_layout(_pixels(b, x1, p), batch_layout, src="nhwc", backend=b.name)), t
 
@@ -182,8 +192,13 @@ def preprocess(
     shapes = {tuple(int(s) for s in im.shape) for im in imgs}
     if len(shapes) > 1 and not pad_after:
         raise ShapeError(f"images have different sizes after preprocessing ({sorted(shapes)}); pass size=(H, W)")
-    if b.name == "numpy" and not pad_after:
+    if use_lut and all(im.dtype == np.uint8 for im in imgs):
+        x = _fill_lut(imgs, p, pool_size=nworkers)
+    elif b.name == "numpy" and not pad_after:
         # each worker already produced [1, ...] in the batch layout
+        if use_lut:  # a mix of uint8 (left unnormalized for the table) and float images, all [1, H, W, C]
+            imgs = [np.ascontiguousarray(to_layout(_pixels(b, im, p) if im.dtype == np.uint8 else im, "nchw",
+                                                   src="nhwc")) for im in imgs]
         x = imgs[0] if n == 1 else np.concatenate(imgs, axis=0)
     else:
         x = _stack(b, imgs, pad_after)
@@ -198,6 +213,31 @@ def preprocess(
     if b.name == "numpy":
         out = np.ascontiguousarray(out)  # runtimes (onnxruntime, LiteRT) want C-contiguous inputs
     return Batch(out, transforms, p)
+
+
+def _fill_lut(imgs: list[np.ndarray], p: Preset, pool_size: int) -> np.ndarray:
+    """uint8 [1, H, W, C] images → the normalized, cast NCHW batch through a per-channel table of the 256 values.
+
+    The table is ``_pixels`` (normalize, then cast_output) applied to every value 0..255 of every channel, so each
+    output element is exactly what the elementwise chain gives for that pixel.
+    """
+    c = int(imgs[0].shape[-1])
+    values = np.ascontiguousarray(np.broadcast_to(np.arange(256, dtype=np.uint8)[:, None], (256, c)))
+    lut = np.ascontiguousarray(np.asarray(_pixels(get_backend(backend="numpy"), values, p)).T)  # [C, 256]
+    h, w = int(imgs[0].shape[1]), int(imgs[0].shape[2])
+    out = np.empty((len(imgs), c, h, w), dtype=lut.dtype)
+
+    def one(k: int) -> None:
+        for ch in range(c):
+            np.take(lut[ch], imgs[k][0, :, :, ch], out=out[k, ch])
+
+    if len(imgs) > 1 and pool_size > 1:
+        with ThreadPoolExecutor(max_workers=pool_size) as pool:
+            list(pool.map(one, range(len(imgs))))
+    else:
+        for k in range(len(imgs)):
+            one(k)
+    return out
 
 
 def _gray3(b: Any, x: Any, p: Preset) -> Any:

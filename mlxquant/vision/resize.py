@@ -435,8 +435,10 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
         lo, hi = _INT_RANGES[name]
         if pil8:
             return b.astype(xf, name)  # already clipped to [0, 255]
-        # round half up, the +2^(n-1) >> n of OpenCV's fixed point
-        return b.float_to_int(b.round_half_up(xf), lo, hi, name)
+        # round half up, the +2^(n-1) >> n of OpenCV's fixed point. Integer pixels times finite weights cannot be NaN,
+        # so clip-then-cast is fully defined (float_to_int's NaN pass would be a wasted full-size pass)
+        fl = b.dtype_name(xf)
+        return b.astype(b.clip(b.round_half_up(xf), b.const(lo, fl), b.const(hi, fl)), name)
     return xf if name == "float32" else b.astype(xf, name)
 
 

@@ -208,3 +208,26 @@ def test_sam_preset_equals_segment_anything_recipe():
     x, ts = mq.vision.preprocess(img, "sam", 64)
     assert (nh, nw) == (43, 64) and ts[0].resized_size == (43, 64)
     assert_equal(x, expected, backend="numpy")
+
+
+@pytest.mark.parametrize("preset,dtype", [("pytorch", "float32"), ("yolo", "float32"), ("clip", "float32"),
+                                          ("onnx_float16", "float16"), ("pytorch", "bfloat16"),
+                                          ("tensorflow", "float32")])
+def test_numpy_table_path_equals_the_elementwise_chain(preset, dtype):
+    """NumPy NCHW float outputs of uint8 pixels go through a [C, 256] table written straight into the batch; it must
+    equal normalize → cast_output → to_layout element for element (mixed with a float image, which takes the
+    elementwise path)."""
+    imgs = [_photo(50, 70, 1), _photo(64, 48, 2), _photo(33, 33, 3)]
+    p = mq.vision.get_preset(preset).with_overrides(size=(40, 56), dtype=dtype, layout="nchw")
+    x, ts = mq.vision.preprocess(imgs, p, diagnose=False)
+    norm = mq.vision.get_normalization(p.normalization)
+    for k, img in enumerate(imgs):  # the geometry is shared; recompute the pixels by the elementwise chain
+        geo, _ = mq.vision.fit(img, p.size, strategy=p.strategy, method=p.method, antialias=p.antialias,
+                               color=p.pad_color, center=p.center, resize_size=p.resize_size, max_size=p.max_size)
+        geo = geo[..., ::-1] if p.color == "bgr" else geo
+        y = mq.vision.cast_output(mq.vision.normalize(geo, norm), dtype)
+        np.testing.assert_array_equal(x[k], np.asarray(y).transpose(2, 0, 1))
+        assert ts[k].original_size == img.shape[:2]
+    mixed, _ = mq.vision.preprocess([imgs[0], imgs[1].astype(np.float32)], p, diagnose=False)
+    np.testing.assert_array_equal(mixed[0], x[0])
+    assert mixed.dtype == x.dtype and mixed.flags.c_contiguous

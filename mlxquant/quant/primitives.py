@@ -235,9 +235,21 @@ def _host(b: Backend, x: Any) -> np.ndarray:
     return to_numpy(x) if b.name == "mlx" else np.asarray(x)
 
 
+def _plain(a: np.ndarray) -> np.ndarray:
+    """ml_dtypes arrays (bfloat16, float8_*, int2/int4/uint2/uint4; NumPy kind 'V') as float32 / int64, exactly."""
+    if a.dtype.kind != "V":
+        return a
+    name = a.dtype.name
+    if name == "bfloat16" or name.startswith("float8"):
+        return a.astype(np.float32)
+    if name in ("int2", "uint2", "int4", "uint4"):
+        return a.astype(np.int64)
+    return a
+
+
 def _scale_param(b: Backend, scale: Any, recip: bool) -> tuple[Any, tuple[int, ...]]:
     """Scale as a float32 backend array; raise unless every value is finite and > 0."""
-    s_host = np.asarray(to_numpy(scale))
+    s_host = _plain(np.asarray(to_numpy(scale)))
     if s_host.dtype.kind not in "fiu" or s_host.dtype == np.bool_:
         raise InputTypeError(f"scale must be a real number or array of them, got dtype {s_host.dtype}")
     s32 = s_host.astype(np.float32)
@@ -263,7 +275,7 @@ def _scale_param(b: Backend, scale: Any, recip: bool) -> tuple[Any, tuple[int, .
 
 def _zero_point_param(b: Backend, zero_point: Any, qt: QType) -> tuple[Any, tuple[int, ...], np.ndarray]:
     """Zero point as an int32 backend array (int64 host copy returned too); must be integral and within the dtype."""
-    z_host = np.asarray(to_numpy(zero_point))
+    z_host = _plain(np.asarray(to_numpy(zero_point)))
     if z_host.dtype == np.bool_ or z_host.dtype.kind not in "fiu":
         raise InputTypeError(f"zero_point must be an integer or an array of integers, got dtype {z_host.dtype}")
     if z_host.dtype.kind == "f":

@@ -527,3 +527,15 @@ def test_dequantize_ml_dtypes_sub_byte_input() -> None:
         assert_equal(mq.dequantize(big, s, zp), mq.dequantize(big.astype(q8.dtype), s, zp))
         with pytest.raises(mq.QuantizationError, match=name):
             mq.dequantize(q4, 0.5, 16)
+
+
+def test_ml_dtypes_scale_and_zero_point(backend: str) -> None:
+    """A NumPy bfloat16 scale (ml_dtypes, as onnx gives for BFLOAT16 scales) and an int4 zero point are accepted like
+    their float32 / int values, as MLX bfloat16 scales already were (review: 'scale must be a real number')."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = as_backend(np.array([0.26, 1.0, -0.7], np.float32), backend)
+    s16 = np.array(0.1, ml_dtypes.bfloat16)
+    z4 = np.array(3, ml_dtypes.int4)
+    want = mq.quantize(x, np.float32(s16), 3, "int4")
+    assert_equal(mq.quantize(x, s16, z4, "int4"), want)
+    assert_equal(mq.dequantize(mq.quantize(x, s16, z4, "int4"), s16, z4), mq.dequantize(want, np.float32(s16), 3))

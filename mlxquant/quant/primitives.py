@@ -833,8 +833,8 @@ def qparams_from_minmax(
     prof = get_profile(profile)
     qt = qtype(dtype)
     b = get_backend(min_val if is_mlx_array(min_val) else max_val, backend)
-    mn_h = np.asarray(to_numpy(min_val))
-    mx_h = np.asarray(to_numpy(max_val))
+    mn_h = _plain(np.asarray(to_numpy(min_val)))
+    mx_h = _plain(np.asarray(to_numpy(max_val)))
     for name, a in (("min_val", mn_h), ("max_val", mx_h)):
         if a.dtype == np.bool_ or a.dtype.kind not in "fiu":
             raise InputTypeError(f"{name} must be real numbers, got dtype {a.dtype}")

@@ -539,3 +539,5 @@ def test_ml_dtypes_scale_and_zero_point(backend: str) -> None:
     want = mq.quantize(x, np.float32(s16), 3, "int4")
     assert_equal(mq.quantize(x, s16, z4, "int4"), want)
     assert_equal(mq.dequantize(mq.quantize(x, s16, z4, "int4"), s16, z4), mq.dequantize(want, np.float32(s16), 3))
+    p = qparams_from_minmax(np.array(-1.0, ml_dtypes.bfloat16), np.array(3.0, ml_dtypes.bfloat16), "uint8")
+    assert float(p.scale) == np.float32(4.0) / np.float32(255.0) and int(p.zero_point) == 64

@@ -311,8 +311,8 @@ def _inspect_tflite(p: Path) -> ModelInfo:
         return ""
 
     weights = [spec(t.index) for t in m.tensors if t.is_constant and t.scale.size and np.any(t.scale)]
-    weights = [w if w.io != "integer" else TensorSpec(w.name, w.shape, w.dtype, w.scale, w.zero_point, w.axis,
-                                                        w.qdtype, "constant", w.source) for w in weights]
+    weights = [TensorSpec(w.name, w.shape, w.dtype, w.scale, w.zero_point, w.axis, w.qdtype, "constant", w.source)
+               for w in weights]
     return ModelInfo(str(p), "tflite", [spec(i) for i in m.inputs], [spec(i) for i in m.outputs],
                      operators=m.operators, producer=m.description, weights=weights,
                      output_ops=[real_op(i) for i in m.outputs], metadata=_tflite_associated_files(p))

@@ -111,3 +111,59 @@ def test_depthwise_quantized_dimension_3(tmp_path: Path) -> None:
     w = {t.name: t for t in mq.inspect_model(path).weights}["dw_w"]
     assert w.axis == 3 and w.per_axis
     assert mq.inspect_model(path).operators == ["QUANTIZE", "DEPTHWISE_CONV_2D"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_tensor_zoo_matches_litert(tmp_path: Path, seed: int) -> None:
+    """Random extra tensors (int8 / uint8 / int16 / int32 / int64 / float32 / float16; constant or not; unquantized,
+    per-tensor or per-channel along a random quantized_dimension; some with a -1 shape signature) next to a small
+    QUANTIZE → DEQUANTIZE graph: every tensor's name, shape, dtype, scales, zero points and quantized_dimension as
+    LiteRT reports them, and the quantized constants in ModelInfo.weights with LiteRT's parameters and shape."""
+    from ..models.fixtures import build_models
+
+    types = {9: np.int8, 3: np.uint8, 7: np.int16, 2: np.int32, 4: np.int64, 0: np.float32, 1: np.float16}
+    rng = np.random.default_rng(seed)
+    w = build_models()._TFLiteWriter()
+    x = w.tensor("x", [1, 4], 0)
+    q = w.tensor("q", [1, 4], 9, scale=0.1, zp=int(rng.integers(-128, 128)))
+    y = w.tensor("y", [1, 4], 0)
+    w.op(114, [x], [q])
+    w.op(6, [q], [y])
+    for k in range(6):
+        tt = int(rng.choice(list(types)))
+        shape = [int(v) for v in rng.integers(1, 5, int(rng.integers(1, 4)))]
+        data = rng.integers(-5, 5, shape).astype(types[tt]) if rng.random() < 0.7 else None
+        kind = int(rng.integers(0, 3))
+        if kind == 0:
+            w.tensor(f"t{k}", shape, tt, data)
+        elif kind == 1:
+            w.tensor(f"t{k}", shape, tt, data, scale=float(rng.uniform(1e-4, 2)), zp=int(rng.integers(-100, 100)))
+        else:
+            ax = int(rng.integers(0, len(shape)))
+            w.tensor(f"t{k}", shape, tt, data, scale=rng.uniform(1e-4, 2, shape[ax]).astype(np.float32),
+                     zp=rng.integers(-3, 3, shape[ax]), qdim=ax)
+        if rng.random() < 0.3:
+            w.tensors[-1].shapeSignature = [-1, *shape[1:]]
+    p = tmp_path / "zoo.tflite"
+    p.write_bytes(w.finish([x], [y], f"zoo {seed}"))
+    m = read_tflite(p.read_bytes())
+    weights = {t.name: t for t in mq.inspect_model(p).weights}
+    details = _interp(p).get_tensor_details()
+    assert len(details) == len(m.tensors)
+    for d in details:
+        t = m.tensors[d["index"]]
+        qp = d["quantization_parameters"]
+        assert (t.name, list(t.shape), t.dtype) == (d["name"], d["shape"].tolist(), np.dtype(d["dtype"]).name)
+        np.testing.assert_array_equal(t.scale, qp["scales"])
+        np.testing.assert_array_equal(t.zero_point, qp["zero_points"])
+        assert t.quantized_dimension == qp["quantized_dimension"]
+        if t.name in weights:
+            spec = weights[t.name]
+            assert spec.shape == tuple(d["shape"].tolist()) and spec.io == "constant"
+            if spec.axis is None:
+                assert spec.qparams == (float(np.float32(d["quantization"][0])), int(d["quantization"][1]))
+            else:
+                assert spec.axis == qp["quantized_dimension"]
+                np.testing.assert_array_equal(spec.scale, qp["scales"])
+        elif t.is_constant and qp["scales"].size and np.any(qp["scales"]):
+            raise AssertionError(f"quantized constant {t.name!r} missing from ModelInfo.weights")

@@ -240,7 +240,10 @@ def ort_quantize_static(float_model: str | os.PathLike[str], out_path: str | os.
         ) from None
     from ._io import atomic_path
 
-    graph_input = onnx.load(str(float_model), load_external_data=False).graph.input[0]
+    graph = onnx.load(str(float_model), load_external_data=False).graph
+    inits = {i.name for i in graph.initializer}
+    # the first real input: IR < 4 models also list every initializer among the graph inputs
+    graph_input = next(vi for vi in graph.input if vi.name not in inits)
     name, rank = graph_input.name, len(graph_input.type.tensor_type.shape.dim)
     items = [np.asarray(c) for c in calibration]
     feeds = [{name: c if c.ndim == rank else c[None]} for c in items]  # one image per calibration batch

@@ -107,3 +107,29 @@ def test_litert_dynamic_batch_is_resized(tmp_path: Path) -> None:
     np.testing.assert_array_equal(out, (np.clip(np.round(xs / np.float32(0.05)) - 3, -128, 127) + 3) * np.float32(0.05))
     (one,) = rt.run(xs[:1])  # and back to a batch of one
     np.testing.assert_array_equal(one, out[:1])
+
+
+def test_ort_quantize_static_skips_initializers_listed_as_inputs(tmp_path: Path) -> None:
+    """Old exporters (IR < 4) list every initializer among the graph inputs, sometimes before the real input: the
+    calibration feeds the first input that is not an initializer."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from mlxquant.runtimes import ort_quantize_static
+
+    w = nh.from_array(np.random.default_rng(0).normal(size=(2, 3, 1, 1)).astype(np.float32), "W")
+    g = h.make_graph([h.make_node("Conv", ["x", "W"], ["y"])], "g",
+                     [h.make_tensor_value_info("W", TP.FLOAT, [2, 3, 1, 1]),
+                      h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [1, 2, 4, 4])], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 7
+    f = tmp_path / "f.onnx"
+    onnx.save(m, str(f))
+    cal = np.random.default_rng(1).uniform(0, 1, (3, 3, 4, 4)).astype(np.float32)
+    q = ort_quantize_static(f, tmp_path / "q.onnx", cal)
+    info = mq.inspect_model(q)
+    assert [t.name for t in info.inputs] == ["x"] and info.inputs[0].source == "QuantizeLinear"

@@ -53,6 +53,20 @@ def test_resize_numpy_equals_mlx(ih, iw, oh, ow, seed, method, antialias, mode, 
 
 
 @given(ih=sizes, iw=sizes, oh=sizes, ow=sizes, seed=st.integers(0, 999),
+       method=st.sampled_from(["bilinear", "bicubic", "area", "nearest"]),
+       mode=st.sampled_from(["half_pixel", "asymmetric", "align_corners"]),
+       nearest_mode=st.sampled_from([None, "floor", "ceil", "round_prefer_floor", "round_prefer_ceil"]))
+def test_resize_uint16_and_nearest_modes_numpy_equals_mlx(ih, iw, oh, ow, seed, method, mode, nearest_mode):
+    """uint16 (Pillow I;16: rounded, clipped passes; direct nearest coordinate) and the onnxruntime nearest tables."""
+    img = np.random.default_rng(seed).integers(0, 65536, (ih, iw, 2), dtype=np.uint16)
+    kw = dict(method=method, nearest_mode=nearest_mode if method == "nearest" else None)
+    if method == "nearest":
+        kw["coordinate_mode"] = mode
+    assert_equal(mq.vision.resize(mx.array(img), (oh, ow), **kw), mq.vision.resize(img, (oh, ow), **kw),
+                 backend="mlx")
+
+
+@given(ih=sizes, iw=sizes, oh=sizes, ow=sizes, seed=st.integers(0, 999),
        method=st.sampled_from(["bilinear", "bicubic", "area", "nearest"]), c=st.sampled_from([1, 3, 4]))
 def test_pillow_fast_path_equals_generic(ih, iw, oh, ow, seed, method, c):
     """The NumPy fast path (Pillow) is only taken where it equals the generic path bit for bit."""

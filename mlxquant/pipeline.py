@@ -264,8 +264,28 @@ class Pipeline:
         self.input = self.info.inputs[0]
         self.preset = preset
         self.preprocess_options = self._derive_preprocess(dict(preprocess or {}))
+        self._check_decode_names(dict(decode or {}))
         self.decode_options = self._derive_decode(dict(decode or {}))
         self.timings: dict[str, float] = {}
+
+    #: Names of the ``mq.decode`` functions whose keyword arguments ``decode={...}`` may set.
+    _decoders: ClassVar[tuple[str, ...]] = ("classify",)
+
+    def _check_decode_names(self, overrides: dict[str, Any]) -> None:
+        """Unknown ``decode={...}`` names fail at construction (not as a TypeError on the first call)."""
+        import inspect
+
+        from . import decode as dec
+
+        valid: list[str] = []
+        for fn in self._decoders:
+            for name, par in inspect.signature(getattr(dec, fn)).parameters.items():
+                if par.kind == par.KEYWORD_ONLY and name not in valid:
+                    valid.append(name)
+        bad = sorted(set(overrides) - set(valid))
+        if bad:
+            raise InvalidArgumentError(f"unknown decode option(s) {bad} for {type(self).__name__}; valid names are: "
+                                       f"{', '.join(valid)}")
 
     # ------------------------------------------------------------------------------------------------ derivation
     def _derive_preprocess(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -390,6 +410,7 @@ class Detector(Pipeline):
 
     task = "detect"
     _task_decode: ClassVar[dict[str, Any]] = {}
+    _decoders: ClassVar[tuple[str, ...]] = ("yolo", "tflite_detection_postprocess")
     #: Units of the model's box outputs.
     BOX_UNITS = ("pixels", "normalized")
 
@@ -512,6 +533,7 @@ class Segmenter(Pipeline):
 
     task = "segment"
     _task_decode: ClassVar[dict[str, Any]] = {}
+    _decoders: ClassVar[tuple[str, ...]] = ("segmentation",)
 
     def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
         opts = super()._derive_decode(overrides)

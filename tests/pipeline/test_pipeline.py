@@ -605,3 +605,14 @@ def test_inputs_vision_cannot_quantize_are_quantized_by_the_pipeline(tmp_path: P
     step = np.broadcast_to(scale, (3,))
     assert np.all(np.abs(out[0] - norm(img.astype(np.float32))) <= step / 2 + 1e-6)
     assert seg(img).mask.shape == (4, 4)
+
+
+def test_unknown_decode_option_fails_at_construction(model_dir: Path) -> None:
+    """A misspelt decode option is an InvalidArgumentError naming the valid ones when the pipeline is built, not a
+    TypeError from inside the decoder on the first image."""
+    with pytest.raises(mq.InvalidArgumentError, match=r"unknown decode option\(s\) \['top_k'\].*valid names are: topk"):
+        Classifier(model_dir / "colour_classifier.onnx", decode={"top_k": 3})
+    with pytest.raises(mq.InvalidArgumentError, match=r"\['threshold'\] for Detector.*conf, iou"):
+        Detector(model_dir / "colour_detector.onnx", decode={"threshold": 0.5})
+    with pytest.raises(mq.InvalidArgumentError, match=r"\['conf'\] for Segmenter"):
+        Segmenter(model_dir / "colour_segmenter.onnx", decode={"conf": 0.5})

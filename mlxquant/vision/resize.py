@@ -490,6 +490,11 @@ def _pil_fast_path_ok(b: Any, x: Any, method: str, antialias: bool, coordinate_m
     return antialias and coordinate_mode == "half_pixel" and cubic_a in (None, _PIL_CUBIC_A)
 
 
+def _mlx_on_cpu(b: Any, x: Any) -> bool:
+    return (b.name == "mlx" and b.mx.default_device() == b.mx.cpu
+            and b.dtype_name(x) in ("uint8", "uint16", "int8", "int16", "float32"))
+
+
 def _resize_pil(x: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
     from PIL import Image
 
@@ -611,6 +616,13 @@ def resize(
     if _pil_fast_path_ok(b, x, method, antialias, coordinate_mode, nearest_mode, cubic_a):
         out = _resize_pil(b.to_numpy(x), (oh, ow), method)
         out = b.asarray(out) if b.name == "mlx" else out
+    elif _mlx_on_cpu(b, x):
+        # MLX computing on the CPU (unified memory): the same generic tables and arithmetic evaluated by NumPy, which
+        # gathers ~10x faster than MLX's CPU backend; bit-identical (tests/parity runs _resize_generic on both
+        # backends). On a GPU the generic path runs on the device.
+        out = b.asarray(_resize_generic(get_backend(backend="numpy"), b.to_numpy(x), (oh, ow), method=method,
+                                        antialias=antialias, coordinate_mode=coordinate_mode,
+                                        nearest_mode=nearest_mode, cubic_a=cubic_a, integer=integer))
     else:
         out = _resize_generic(b, x, (oh, ow), method=method, antialias=antialias, coordinate_mode=coordinate_mode,
                               nearest_mode=nearest_mode, cubic_a=cubic_a, integer=integer)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
+
+import numpy as np
 
 from .._errors import InvalidDtypeError
 
@@ -53,15 +56,34 @@ QTYPES: Mapping[str, QType] = MappingProxyType(
 )
 
 
-def qtype(dtype: str | QType) -> QType:
-    """Look up a :class:`QType` by name.
+def qtype(dtype: Any) -> QType:
+    """Look up a :class:`QType` by name, or by a NumPy / ml_dtypes / MLX integer dtype of the same name.
+
+    Args:
+        dtype: ``"int8"``, a :class:`QType`, ``np.int8``, ``np.dtype("uint8")``, ``ml_dtypes.int4``, ``mx.int16``...
 
     Raises:
         InvalidDtypeError: unknown name (the message lists the valid ones).
+
+    Example:
+        >>> import numpy as np
+        >>> qtype(np.uint8).qmax, qtype("int4").qmin
+        (255, -8)
     """
     if isinstance(dtype, QType):
         return dtype
+    name = dtype if isinstance(dtype, str) else _dtype_name(dtype)
     try:
-        return QTYPES[dtype]
+        return QTYPES[name]
     except (KeyError, TypeError):
         raise InvalidDtypeError(f"unknown quantized dtype {dtype!r}; valid dtypes are: {', '.join(QTYPES)}") from None
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    """The name of a NumPy/ml_dtypes dtype or scalar type, or of an MLX dtype (``mlx.core.int8`` → ``"int8"``)."""
+    if type(dtype).__module__.startswith("mlx"):
+        return str(dtype).rsplit(".", 1)[-1]
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return None

@@ -280,7 +280,8 @@ class Pipeline:
         valid: list[str] = []
         for fn in self._decoders:
             for name, par in inspect.signature(getattr(dec, fn)).parameters.items():
-                if par.kind == par.KEYWORD_ONLY and name not in valid:
+                data = name in ("output", "outputs", "raw_boxes", "raw_scores")  # the model outputs themselves
+                if par.kind in (par.KEYWORD_ONLY, par.POSITIONAL_OR_KEYWORD) and not data and name not in valid:
                     valid.append(name)
         bad = sorted(set(overrides) - set(valid))
         if bad:
@@ -402,7 +403,9 @@ class Detector(Pipeline):
     a model with four outputs as ``TFLite_Detection_PostProcess`` (SSD: normalized yxyx boxes, classes, scores,
     count — ``mq.decode.tflite_detection_postprocess``, whose ``labels`` / ``label_offset`` / ``conf`` come from
     ``decode={...}``); a model with one rank-3 and one rank-4 output as YOLO-seg (detections + mask prototypes,
-    ``[B, M, h, w]``, or ``[B, h, w, M]`` for NHWC models), whose masks are mapped back with the boxes.
+    ``[B, M, h, w]``, or ``[B, h, w, M]`` for NHWC models), whose masks are mapped back with the boxes; a model
+    with two rank-3 outputs ``[B, N, 4]`` + ``[B, N, C]`` as a raw SSD head (``mq.decode.ssd``; pass
+    ``decode={"anchors": mq.decode.ssd_anchors(...)}``, the anchors are not in the file).
 
     The input is letterboxed (the model's size, grey padding) and every image's boxes are mapped back through its
     own transform (``Detections.map_to_original``), so boxes are in original-image pixels.
@@ -410,7 +413,7 @@ class Detector(Pipeline):
 
     task = "detect"
     _task_decode: ClassVar[dict[str, Any]] = {}
-    _decoders: ClassVar[tuple[str, ...]] = ("yolo", "tflite_detection_postprocess")
+    _decoders: ClassVar[tuple[str, ...]] = ("yolo", "tflite_detection_postprocess", "ssd")
     #: Units of the model's box outputs.
     BOX_UNITS = ("pixels", "normalized")
 
@@ -426,6 +429,16 @@ class Detector(Pipeline):
                          threads=threads)
         self._check_shared_scale()
 
+    def _ssd_outputs(self) -> tuple[int, int] | None:
+        """(box encodings [B, N, 4], class scores [B, N, C]) output indices of a raw SSD head, else None."""
+        outs = self.info.outputs
+        if len(outs) != 2 or any(len(o.shape) != 3 for o in outs):
+            return None
+        four = [i for i, o in enumerate(outs) if o.shape[2] == 4]
+        if len(four) != 1 or outs[0].shape[1] != outs[1].shape[1]:
+            return None
+        return four[0], 1 - four[0]
+
     def _seg_outputs(self) -> tuple[int, int, bool] | None:
         """(detection output, prototype output, prototypes NHWC) of a YOLO-seg model (one rank-3 and one rank-4
         output), else None."""
@@ -437,6 +450,18 @@ class Detector(Pipeline):
 
     def _derive_decode(self, overrides: dict[str, Any]) -> dict[str, Any]:
         opts = super()._derive_decode(overrides)
+        ssd = self._ssd_outputs()
+        if ssd is not None:
+            # raw SSD (box encodings + class scores): the anchors are not in the model file
+            if "anchors" not in opts:
+                raise InvalidArgumentError(
+                    f"{self.info.path} has a raw SSD head (box encodings {list(self.info.outputs[ssd[0]].shape)}, "
+                    f"scores {list(self.info.outputs[ssd[1]].shape)}): pass its anchors, e.g. "
+                    "decode={'anchors': mq.decode.ssd_anchors(...)} ([N, 4] yc, xc, h, w normalized)")
+            c = self.info.outputs[ssd[1]].shape[2]
+            if "labels" not in opts and isinstance(c, int) and c != 91:
+                opts["labels"] = None  # the decoder's COCO-91 default fits only 1 + 90 score columns
+            return opts
         seg = self._seg_outputs()
         if len(self.info.outputs) != 1 and seg is None:
             return opts
@@ -495,6 +520,19 @@ class Detector(Pipeline):
             floats = [self._dequantized(spec, y) for spec, y in zip(self.info.outputs, outputs, strict=True)]
             opts = {k: v for k, v in self.decode_options.items() if k in self._POSTPROCESS_OPTIONS}
             dets = dec.tflite_detection_postprocess(floats, input_size=tuple(self.preprocess_options["size"]), **opts)
+            return [d.map_to_original(t) for d, t in zip(dets, transforms, strict=True)]
+        ssd = self._ssd_outputs()
+        if ssd is not None:
+            import inspect
+
+            (bi, si), size = ssd, tuple(self.preprocess_options["size"])
+            rb, bq = self._float_output(self.info.outputs[bi], outputs[bi])
+            rs, sq = self._float_output(self.info.outputs[si], outputs[si])
+            names = inspect.signature(dec.ssd).parameters
+            opts = {k: v for k, v in self.decode_options.items()
+                    if k in names and k not in ("anchors", "quant", "scores_quant")}
+            dets = dec.ssd(rb, rs, self.decode_options["anchors"], quant=bq, scores_quant=sq,
+                           **{"input_size": size, **opts})
             return [d.map_to_original(t) for d, t in zip(dets, transforms, strict=True)]
         seg = self._seg_outputs()
         extra: dict[str, Any] = {}

@@ -616,3 +616,42 @@ def test_unknown_decode_option_fails_at_construction(model_dir: Path) -> None:
         Detector(model_dir / "colour_detector.onnx", decode={"threshold": 0.5})
     with pytest.raises(mq.InvalidArgumentError, match=r"\['conf'\] for Segmenter"):
         Segmenter(model_dir / "colour_segmenter.onnx", decode={"conf": 0.5})
+
+
+def test_detector_raw_ssd_head(tmp_path: Path) -> None:
+    """A raw SSD model (box encodings [1, N, 4] + class scores [1, N, 1 + 2], no postprocess op): the Detector asks
+    for the anchors (not stored in the file), then decodes with mq.decode.ssd and maps the boxes back — the same as
+    calling the decoder by hand with the pipeline's transform."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(5)
+    n = 6
+    enc = rng.normal(0, 0.5, (1, n, 4)).astype(np.float32)
+    logits = rng.normal(0, 3, (1, n, 3)).astype(np.float32)
+    anchors = np.column_stack([rng.uniform(0.2, 0.8, (n, 2)), rng.uniform(0.1, 0.4, (n, 2))]).astype(np.float32)
+    nodes = [h.make_node("ReduceMean", ["x"], ["m1"], axes=[1, 2, 3], keepdims=0),
+             h.make_node("Unsqueeze", ["m1", "ax"], ["m"]), h.make_node("Mul", ["m", "zero"], ["z"]),
+             h.make_node("Add", ["E", "z"], ["boxes"]), h.make_node("Add", ["S", "z"], ["scores"])]
+    inits = [nh.from_array(enc, "E"), nh.from_array(logits, "S"), nh.from_array(np.zeros((), np.float32), "zero"),
+             nh.from_array(np.array([1, 2], np.int64), "ax")]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 32, 32])],
+                     [h.make_tensor_value_info("boxes", TP.FLOAT, [1, n, 4]),
+                      h.make_tensor_value_info("scores", TP.FLOAT, [1, n, 3])], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    p = tmp_path / "ssd.onnx"
+    onnx.save(m, str(p))
+    with pytest.raises(mq.InvalidArgumentError, match=r"raw SSD head.*anchors"):
+        Detector(p)
+    det = Detector(p, decode={"anchors": anchors, "conf": 0.3})
+    assert det.decode_options["labels"] is None
+    img = _scene(60, 90)
+    r = det(img)
+    (ref,) = mq.decode.ssd(enc, logits, anchors, conf=0.3, labels=None, input_size=(32, 32))
+    ref = ref.map_to_original(det.preprocess(img).transforms[0])
+    assert len(r) == len(ref) > 0
+    np.testing.assert_allclose(mq.to_numpy(r.boxes), mq.to_numpy(ref.boxes), rtol=1e-6)
+    np.testing.assert_array_equal(mq.to_numpy(r.class_ids), mq.to_numpy(ref.class_ids))

@@ -174,16 +174,27 @@ class ModelInfo:
 
     @property
     def labels(self) -> list[str] | None:
-        """Class names stored in the model's metadata (Ultralytics-style ``names`` dict), else ``None``."""
-        raw = self.metadata.get("names")
-        if not raw:
+        """Class names stored in the model's metadata, else ``None``.
+
+        Read from the first present key of ``names`` (Ultralytics: a dict literal ``{0: 'person', ...}``), ``labels``,
+        ``classes``, ``class_names`` (a Python / JSON list or dict, else one name per line).
+        """
+        key = next((k for k in ("names", "labels", "classes", "class_names") if self.metadata.get(k)), None)
+        if key is None:
             return None
+        raw = self.metadata[key]
         import ast
+        import json
 
         try:
             names = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
-            return None
+            try:
+                names = json.loads(raw)
+            except ValueError:
+                names = [ln.strip() for ln in raw.splitlines() if ln.strip()] if "\n" in raw.strip() else None
+        if isinstance(names, dict) and all(isinstance(k, str) and k.isdigit() for k in names):
+            names = {int(k): v for k, v in names.items()}  # JSON object keys are strings
         if isinstance(names, dict) and all(isinstance(k, int) for k in names):
             return [str(names[k]) for k in sorted(names)]
         if isinstance(names, (list, tuple)):

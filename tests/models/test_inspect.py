@@ -412,3 +412,15 @@ def test_tensor_spec_equality_and_repr_include_the_parameters() -> None:
     per_axis = TensorSpec("w", (2, 3), "int8", np.float32([1, 2]), np.zeros(2, np.int64), axis=0, qdtype="int8")
     assert per_axis != TensorSpec("w", (2, 3), "int8", np.float32([1, 3]), np.zeros(2, np.int64), axis=0, qdtype="int8")
     assert "scale=0.1 zp=3" in repr(spec(0.1, 3))
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("names", "{0: 'cat', 1: 'dog'}", ["cat", "dog"]),  # Ultralytics
+    ("labels", '["cat", "dog"]', ["cat", "dog"]),  # a JSON list
+    ("classes", '{"1": "dog", "0": "cat"}', ["cat", "dog"]),  # a JSON object: string keys
+    ("class_names", "cat\ndog\n", ["cat", "dog"]),  # one per line
+    ("labels", "not a list", None),
+])
+def test_labels_from_common_metadata_keys(key: str, value: str, expected: list[str] | None) -> None:
+    info = ModelInfo("m.onnx", "onnx", [], [], metadata={key: value})
+    assert info.labels == expected

@@ -637,10 +637,23 @@ def _upsample_segmentation(seg: Any, size: tuple[int, int]) -> Any:
 
 # -------------------------------------------------------------------------------------------- comparisons
 def compare_outputs(reference: Sequence[np.ndarray], test: Sequence[np.ndarray]) -> dict[str, float]:
-    """SQNR (dB) and max |difference| of two runs' raw outputs (first output), e.g. float vs quantized model."""
+    """SQNR (dB) and max |difference| of two runs' raw outputs (first output), e.g. float vs quantized model.
+
+    Raises:
+        InputTypeError: one output is integer and the other float (a quantized model's integer output must be
+            dequantized with its own parameters first: comparing codes with floats gives a meaningless SQNR).
+        ShapeError: the outputs differ in shape.
+    """
+    from ._backend import to_numpy
     from .metrics import sqnr
 
-    r, t = np.asarray(reference[0], np.float32), np.asarray(test[0], np.float32)
+    r0, t0 = np.asarray(to_numpy(reference[0])), np.asarray(to_numpy(test[0]))
+    if (r0.dtype.kind in "iu") != (t0.dtype.kind in "iu"):
+        from ._errors import InputTypeError
+
+        raise InputTypeError(f"cannot compare a {r0.dtype} output with a {t0.dtype} output: dequantize the integer one "
+                             "with its own parameters first, e.g. mq.dequantize(y, *pipe.info.outputs[0].qparams)")
+    r, t = r0.astype(np.float32), t0.astype(np.float32)
     if r.shape != t.shape:
         raise ShapeError(f"outputs differ in shape: {r.shape} vs {t.shape}")
     return {"sqnr_db": float(sqnr(r, t)), "max_abs_diff": float(np.max(np.abs(r - t))) if r.size else 0.0}

@@ -655,3 +655,17 @@ def test_detector_raw_ssd_head(tmp_path: Path) -> None:
     assert len(r) == len(ref) > 0
     np.testing.assert_allclose(mq.to_numpy(r.boxes), mq.to_numpy(ref.boxes), rtol=1e-6)
     np.testing.assert_array_equal(mq.to_numpy(r.class_ids), mq.to_numpy(ref.class_ids))
+
+
+def test_compare_outputs_refuses_codes_against_floats(model_dir: Path) -> None:
+    """The uint8-I/O classifier's raw output holds codes: compared with the float model's logits it gives a
+    meaningless SQNR, so it is refused with the fix; dequantized with its own parameters it compares fine."""
+    from mlxquant.pipeline import compare_outputs
+
+    fp, qp = Classifier(model_dir / "colour_classifier.onnx"), Classifier(model_dir / "colour_classifier_u8io.onnx")
+    photos = _photos(4)
+    yf, yq = fp.infer(fp.preprocess(photos).tensor), qp.infer(qp.preprocess(photos).tensor)
+    with pytest.raises(mq.InputTypeError, match=r"dequantize the integer one.*mq.dequantize"):
+        compare_outputs(yf, yq)
+    res = compare_outputs(yf, [mq.dequantize(yq[0], *qp.info.outputs[0].qparams)])
+    assert res["sqnr_db"] > 20

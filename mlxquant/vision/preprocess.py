@@ -21,7 +21,7 @@ from .._errors import InvalidArgumentError, ShapeError
 from .._progress import progress
 from .diagnostics import check_constant, check_float_pixels
 from .fit import fit, pad_image
-from .load import load_image
+from .load import _load_image
 from .normalize import LAYOUTS, OUTPUT_DTYPES, cast_output, get_normalization, normalize, quantize_input, to_layout
 from .presets import Preset, get_preset
 from .resize import _as_hw
@@ -152,7 +152,7 @@ def preprocess(
         if is_mlx_array(i) and b.name == "mlx":
             im = i if len(i.shape) == 3 else b.expand_dims(i, -1)
         else:
-            im = load_image(i, mode=load_mode, draft=draft_fn)
+            im = _load_image(i, mode=load_mode, draft=draft_fn, writable=False)  # only read from here on
         if diagnose and b.is_floating(im):
             check_float_pixels(im, p.normalization)
         return im

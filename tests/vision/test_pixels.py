@@ -278,3 +278,19 @@ def test_load_directory_and_bomb_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(PIL, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(mq.ImageError, match="MAX_IMAGE_PIXELS"):
         mq.vision.load_image(buf.getvalue())
+
+
+def test_load_rgb_is_writable_and_preprocess_read_only_path_is_equal():
+    from PIL import Image
+
+    from mlxquant.vision.load import _load_image
+
+    a = np.random.default_rng(4).integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    loaded = mq.vision.load_image(buf.getvalue())
+    assert loaded.flags.writeable and loaded.flags.c_contiguous
+    loaded[0, 0] = 0  # the public result is the caller's to modify
+    fast = _load_image(buf.getvalue(), writable=False)  # preprocess's read-only variant: same pixels
+    np.testing.assert_array_equal(fast, a)
+    np.testing.assert_array_equal(mq.vision.load_image(buf.getvalue(), mode="BGR"), a[..., ::-1])

@@ -501,6 +501,18 @@ def _inspect_onnx(p: Path) -> ModelInfo:
         dtype, shape = dtype_of(vi), shape_of(vi)
         spec = TensorSpec(vi.name, shape, dtype)
         node = producer.get(vi.name)
+        moved = False
+        for _ in range(16):
+            # look back through operators that only move values (e.g. QLinear* → Reshape → output, DequantizeLinear
+            # → Identity → output): the parameters of the Q/DQ / QLinear* node before them still describe the output
+            if node is None or node.op_type not in _LAYOUT_OPS or not node.input:
+                break
+            node, moved = producer.get(node.input[0]), True
+        if node is not None and moved and node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            attrs = {a.name for a in node.attribute}
+            if len(node.input) > 1 and node.input[1] in consts and (consts[node.input[1]].size > 1 or
+                                                                      "block_size" in attrs):
+                node = None  # per-axis: its axis refers to the tensor before the layout operators
         if node is not None and node.op_type == "QuantizeLinear":
             s, z, ax, qd, blk = qparams(node, dtype if dtype in _INT_DTYPES else "")
             spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", "QuantizeLinear", blk)

@@ -424,3 +424,30 @@ def test_tensor_spec_equality_and_repr_include_the_parameters() -> None:
 def test_labels_from_common_metadata_keys(key: str, value: str, expected: list[str] | None) -> None:
     info = ModelInfo("m.onnx", "onnx", [], [], metadata={key: value})
     assert info.labels == expected
+
+
+def test_output_parameters_through_layout_operators(tmp_path: Path) -> None:
+    """QuantizeLinear → Reshape → int8 output and DequantizeLinear → Identity → float output: the parameters before
+    the layout operators describe the outputs; onnxruntime agrees (the int8 codes dequantize to the float output)."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), h.make_node("Reshape", ["q", "shp"], ["y"]),
+             h.make_node("DequantizeLinear", ["q", "s", "z"], ["f"]), h.make_node("Identity", ["f"], ["yf"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.FLOAT, [1, 4])],
+                     [h.make_tensor_value_info("y", TP.INT8, [4]), h.make_tensor_value_info("yf", TP.FLOAT, [1, 4])],
+                     [nh.from_array(np.array(0.1, np.float32), "s"), nh.from_array(np.array(-3, np.int8), "z"),
+                      nh.from_array(np.array([4], np.int64), "shp")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    p = tmp_path / "o.onnx"
+    onnx.save(m, str(p))
+    y, yf = mq.inspect_model(p).outputs
+    assert (y.io, y.source, y.qparams, y.qdtype) == ("integer", "QuantizeLinear", (float(np.float32(0.1)), -3), "int8")
+    assert (yf.io, yf.source, yf.qparams) == ("float", "DequantizeLinear", (float(np.float32(0.1)), -3))
+    x = np.array([[-1.0, 0.04, 0.35, 2.0]], np.float32)
+    qy, fy = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_array_equal(mq.dequantize(qy, y.scale, y.zero_point), fy.reshape(-1))

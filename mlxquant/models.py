@@ -358,13 +358,14 @@ _LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Ident
 
 
 def _quantize_after_layout_ops(name: str, consumers: dict[str, list[Any]]) -> Any:
-    """The QuantizeLinear reached from tensor ``name`` through a chain of single-consumer layout operators, or None."""
+    """The QuantizeLinear / DequantizeLinear reached from tensor ``name`` through a chain of single-consumer layout
+    operators, or None."""
     for _ in range(16):
         users = consumers.get(name, [])
         if len(users) != 1 or not users[0].input or users[0].input[0] != name:
             return None
         node = users[0]
-        if node.op_type == "QuantizeLinear":
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             return node
         if node.op_type not in _LAYOUT_OPS or not node.output:
             return None
@@ -491,10 +492,17 @@ def _inspect_onnx(p: Path) -> ModelInfo:
             # on a graph starting with Transpose): those operators move values without changing them, so the
             # QuantizeLinear after them quantizes the input's own values
             q = _quantize_after_layout_ops(vi.name, consumers)
-            if q is not None:
+            if q is not None and q.op_type == "QuantizeLinear":
                 s, z, ax, qd, blk = qparams(q, "")
                 if ax is None:  # a per-axis axis would refer to the transposed tensor's dimensions
                     spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "float", "QuantizeLinear", blk)
+        elif spec.scale is None and dtype in _INT_DTYPES:
+            # an integer input reshaped / transposed before its DequantizeLinear: the caller still feeds codes
+            q = _quantize_after_layout_ops(vi.name, consumers)
+            if q is not None and q.op_type == "DequantizeLinear":
+                s, z, ax, qd, blk = qparams(q, dtype)
+                if ax is None:
+                    spec = TensorSpec(vi.name, shape, dtype, s, z, ax, qd, "integer", "DequantizeLinear", blk)
         inputs.append(spec)
     outputs: list[TensorSpec] = []
     for vi in g.output:

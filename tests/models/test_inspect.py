@@ -451,3 +451,28 @@ def test_output_parameters_through_layout_operators(tmp_path: Path) -> None:
     x = np.array([[-1.0, 0.04, 0.35, 2.0]], np.float32)
     qy, fy = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_array_equal(mq.dequantize(qy, y.scale, y.zero_point), fy.reshape(-1))
+
+
+def test_integer_input_through_layout_operators(tmp_path: Path) -> None:
+    """uint8 NHWC input → Transpose → DequantizeLinear: the caller feeds codes with that node's parameters."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    nodes = [h.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+             h.make_node("DequantizeLinear", ["t", "s", "z"], ["y"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", TP.UINT8, [1, 2, 2, 3])],
+                     [h.make_tensor_value_info("y", TP.FLOAT, [1, 3, 2, 2])],
+                     [nh.from_array(np.array(1 / 255, np.float32), "s"), nh.from_array(np.array(7, np.uint8), "z")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    p = tmp_path / "i.onnx"
+    onnx.save(m, str(p))
+    (x,) = mq.inspect_model(p).inputs
+    assert (x.io, x.source, x.qparams, x.qdtype) == ("integer", "DequantizeLinear", (float(np.float32(1 / 255)), 7),
+                                                     "uint8")
+    codes = np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3)
+    (y,) = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": codes})
+    np.testing.assert_array_equal(mq.dequantize(codes, x.scale, x.zero_point).transpose(0, 3, 1, 2), y)

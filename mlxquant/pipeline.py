@@ -545,12 +545,26 @@ class Detector(Pipeline):
                 pr = np.transpose(pr, (0, 3, 1, 2))
             extra = {"protos": pr, "protos_quant": pq, "input_size": tuple(self.preprocess_options["size"])}
             y, quant = self._float_output(self.info.outputs[det_i], outputs[det_i])
+            if self.boxes == "normalized":
+                # the decoder crops the masks with the boxes: they must be input pixels before decoding (scaling
+                # afterwards, as below, is right for boxes alone but would crop the masks with fractions)
+                from .quant.primitives import dequantize
+
+                y = np.array(dequantize(y, *quant) if quant is not None else y, np.float32)
+                quant = None
+                h, w = self.preprocess_options["size"]
+                gain = np.array([w, h, w, h], np.float32)
+                fmt = self.decode_options.get("format", "auto")
+                if fmt == "yolov8" or (fmt == "auto" and y.shape[1] < y.shape[2]):
+                    y[:, :4, :] *= gain[:, None]  # [B, 4 + C + M, N]
+                else:
+                    y[:, :, :4] *= gain  # [B, N, 4 + C + M]
         else:
             y, quant = self._float_output(self.info.outputs[0], outputs[0])
         dets = dec.yolo(y, quant=quant, **{**extra, **self.decode_options})
         if len(dets) != len(transforms):
             raise ShapeError(f"decoder returned {len(dets)} results for {len(transforms)} images")
-        if self.boxes == "normalized":
+        if self.boxes == "normalized" and seg is None:
             # NMS is unchanged by scaling both axes (IoU is invariant), so boxes are scaled after decoding
             import dataclasses
 

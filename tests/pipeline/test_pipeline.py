@@ -544,6 +544,16 @@ def test_detector_yolo_seg_prototypes(tmp_path: Path, layout: str) -> None:
     np.testing.assert_allclose(mq.to_numpy(r.boxes), mq.to_numpy(ref.boxes), rtol=1e-6)
     assert r.masks is not None and tuple(r.masks.shape[-2:]) == (90, 120)
     np.testing.assert_array_equal(mq.to_numpy(r.masks), mq.to_numpy(ref.masks))
+    # the same model with boxes as fractions of the input (Ultralytics TFLite): the masks are cropped with pixel
+    # boxes, so the result is the pixel model's
+    det_n = det.copy()
+    det_n[0, 0:4] /= 64
+    m.graph.initializer[0].CopyFrom(nh.from_array(det_n, "D"))
+    pn = tmp_path / "seg_normalized.onnx"
+    onnx.save(m, str(pn))
+    rn = Detector(pn, boxes="normalized", decode={"conf": 0.3})(img)
+    np.testing.assert_allclose(mq.to_numpy(rn.boxes), mq.to_numpy(r.boxes), rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(mq.to_numpy(rn.masks), mq.to_numpy(r.masks))
 
 
 @pytest.mark.parametrize("head", ["logits", "sigmoid"])

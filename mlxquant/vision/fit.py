@@ -143,6 +143,9 @@ def letterbox_params(shape: tuple[int, int], new_shape: tuple[int, int], *, auto
     nw, nh = max(round(w * r), 1), max(round(h * r), 1)
     dw, dh = W - nw, H - nh
     if auto:
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise InvalidArgumentError(f"auto=True pads to a multiple of stride, which must be a positive integer; "
+                                       f"got stride={stride!r}")
         dw, dh = dw % stride, dh % stride
     if center:
         dw /= 2

@@ -194,3 +194,10 @@ def dataclass_error():
     import dataclasses
 
     return dataclasses.FrozenInstanceError
+
+
+@pytest.mark.parametrize("stride", [0, -32, 2.5, True])
+def test_letterbox_auto_needs_a_positive_integer_stride(stride):
+    img = np.zeros((10, 12, 3), np.uint8)
+    with pytest.raises(mq.InvalidArgumentError, match="stride"):
+        mq.vision.letterbox(img, 64, auto=True, stride=stride)

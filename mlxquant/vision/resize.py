@@ -418,7 +418,9 @@ def apply_tables(img: Any, table_y: AxisTable, table_x: AxisTable, *, backend: s
     fn = _apply_axis_pil8 if pil8 else _apply_axis
     passes = [(t, a) for t, a in passes if not t.is_identity()]
     if not passes:
-        return x  # same size on both axes: the identity, exactly
+        # same size on both axes: the identity, exactly; a copy on NumPy, so the result never aliases the caller's
+        # array (as Pillow's fast path, which returns a new image); MLX arrays are immutable
+        return x.copy() if b.name == "numpy" else x
     for table, axis in passes:
         if axis == ax and b.name == "mlx":
             # MLX gathers along an inner axis are slow on CPU (~20x NumPy); gather whole rows of a transposed copy

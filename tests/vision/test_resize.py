@@ -144,3 +144,15 @@ def test_bad_sizes_are_errors(size):
 
 def test_integral_float_sizes_accepted():
     assert mq.vision.resize(np.zeros((4, 4, 3), np.uint8), (2.0, np.int64(3))).shape == (2, 3, 3)
+
+
+@pytest.mark.parametrize("shape,dtype", [((4, 5, 2), np.uint8), ((4, 5, 3), np.float32), ((4, 5), np.float32),
+                                         ((4, 5, 3), np.uint16)])
+@pytest.mark.parametrize("antialias", [True, False])
+def test_identity_resize_returns_a_new_array(shape, dtype, antialias):
+    img = np.arange(int(np.prod(shape))).reshape(shape).astype(dtype)
+    out = mq.vision.resize(img, shape[:2], antialias=antialias)
+    assert not np.shares_memory(out, img)
+    np.testing.assert_array_equal(out, img)
+    out[...] = 0
+    assert img.max() > 0  # writing the result leaves the caller's image alone

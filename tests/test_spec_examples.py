@@ -1,0 +1,241 @@
+"""The worked examples of docs/spec/*.md are regenerated here and must appear verbatim in the spec.
+
+Run ``python tests/test_spec_examples.py`` to print every table (to paste after a deliberate change).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlxquant as mq
+from mlxquant.quant.formats.gguf import gguf_quantize
+
+SPEC = Path(__file__).resolve().parents[1] / "docs" / "spec"
+F32 = np.float32
+
+
+def _f(v: float) -> str:
+    return repr(float(F32(v)))
+
+
+def tie_table() -> str:
+    """quantize(x, s, 0, int8), per tensor and per axis, in each profile (near-ties, NaN, ±inf, -0.0)."""
+    xs = [-2.5, -1.5, -0.5, -0.0, 0.5, 1.5, 2.5, 126.5, 1e9, np.inf, -np.inf, np.nan]
+    profiles = ["onnx", "torch", "tflite", "tflite_reference"]
+    rows = ["| x | s | " + " | ".join(profiles) + " | per-axis: " + " | ".join(profiles) + " |"]
+    rows.append("|---" * (2 + 2 * len(profiles)) + "|")
+    for x in xs:
+        s = 1.0
+        xa = np.array([x], F32)
+        pt = [int(mq.quantize(xa, s, 0, "int8", profile=p)[0]) for p in profiles]
+        pa = [int(mq.quantize(xa, np.array([s], F32), np.array([0]), "int8", axis=0, profile=p)[0]) for p in profiles]
+        rows.append(f"| {x!r} | {s} | " + " | ".join(map(str, pt)) + " | " + " | ".join(map(str, pa)) + " |")
+    return "\n".join(rows)
+
+
+def formula_table() -> str:
+    """quantize(x, f32(0.3), 0, int16): where div (x / s) and mul (x · f32(1/s)) round differently."""
+    s = F32(0.3)
+    xs = [F32(-599.25), F32(-598.35003662109375), F32(-596.25)]
+    profiles = ["onnx", "torch", "tflite", "tflite_reference"]
+    rows = ["| x | f32(x / s) | f32(x · f32(1/s)) | " + " | ".join(profiles) + " |", "|---" * (3 + len(profiles)) + "|"]
+    for x in xs:
+        xa = np.array([x], F32)
+        q = [int(mq.quantize(xa, s, 0, "int16", profile=p)[0]) for p in profiles]
+        rows.append(f"| {float(x)!r} | {float(x / s)!r} | {float(x * (F32(1) / s))!r} | " + " | ".join(map(str, q)) + " |")
+    return "\n".join(rows)
+
+
+def zp_table() -> str:
+    """quantize(x, s=0.5, zp=3, uint8) in each profile: where the zero point enters the rounding."""
+    xs = [0.25, 0.75, -0.25, -1.75, 1e-30]
+    profiles = ["onnx", "torch", "tflite", "tflite_reference"]
+    rows = ["| x | " + " | ".join(profiles) + " |", "|---" * (1 + len(profiles)) + "|"]
+    for x in xs:
+        q = [int(mq.quantize(np.array([x], F32), 0.5, 3, "uint8", profile=p)[0]) for p in profiles]
+        rows.append(f"| {x!r} | " + " | ".join(map(str, q)) + " |")
+    return "\n".join(rows)
+
+
+def qparams_table() -> str:
+    """choose_qparams on small inputs, every profile, asymmetric and symmetric int8 / uint8."""
+    inputs = {
+        "[-1, 0.2, 2, 3]": [-1.0, 0.2, 2.0, 3.0],
+        "[0, 0, 0]": [0.0, 0.0, 0.0],
+        "[2, 2]": [2.0, 2.0],
+        "[-0.5, -0.25]": [-0.5, -0.25],
+    }
+    rows = ["| x | dtype | symmetric | onnx (s, zp) | torch (s, zp) | tflite (s, zp) |", "|---|---|---|---|---|---|"]
+    for name, x in inputs.items():
+        for dt in ("int8", "uint8"):
+            for sym in (False, True):
+                cells = []
+                for p in ("onnx", "torch", "tflite"):
+                    qp = mq.choose_qparams(np.array(x, F32), dt, symmetric=sym, profile=p)
+                    cells.append(f"{float(qp.scale)!r}, {int(qp.zero_point)}")
+                rows.append(f"| {name} | {dt} | {sym} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def dql_example() -> str:
+    """The DynamicQuantizeLinear case: onnx, uint8, asymmetric, per tensor."""
+    x = np.array([-1.0, 0.2, 2.0, 3.0, np.float32(-0.0), 1.5], F32)
+    p = mq.choose_qparams(x, "uint8")
+    q = mq.quantize(x, p)
+    d = mq.dequantize(q, p)
+    return "\n".join(
+        [
+            "| x | " + " | ".join(_f(v) for v in x) + " |",
+            "|---" * (1 + x.size) + "|",
+            "| q | " + " | ".join(str(int(v)) for v in q) + " |",
+            "| dequantize(q) | " + " | ".join(_f(v) for v in d) + " |",
+            "",
+            f"scale = {float(p.scale)!r} (bits 0x{np.asarray(p.scale, F32).view(np.uint32).item():08X}), "
+            f"zero_point = {int(p.zero_point)}",
+        ]
+    )
+
+
+def fake_table() -> str:
+    """fake_quantize(x, s=0.25, zp=0, int8) and its STE mask, per profile (rounded vs clamped_input mask)."""
+    from mlxquant.quant.primitives import fake_quantize_mask
+
+    x = np.array([-32.2, -32.0, -0.1, -0.0, 0.125, 31.74, 31.8, 40.0], F32)
+    rows = ["| x | " + " | ".join(_f(v) for v in x) + " |", "|---" * (1 + x.size) + "|"]
+    for p in ("onnx", "torch", "tflite"):
+        y = mq.fake_quantize(x, 0.25, 0, "int8", profile=p)
+        m = fake_quantize_mask(x, 0.25, 0, "int8", profile=p)
+        rows.append(f"| {p} y | " + " | ".join(_f(v) for v in y) + " |")
+        rows.append(f"| {p} mask | " + " | ".join(_f(v) for v in np.asarray(m)) + " |")
+    return "\n".join(rows)
+
+
+def pack_table() -> str:
+    """The three packing layouts on the same codes."""
+    q = np.array([1, -2, 3, -8, 7], np.int8)
+    on = mq.pack(q, 4, layout="onnx")
+    ml = mq.pack(q[None], 4, layout="mlx")
+    q3 = np.arange(11, dtype=np.uint8) % 8
+    m3 = mq.pack(q3[None], 3, layout="mlx")
+    g = mq.pack(np.arange(32, dtype=np.uint8)[None] % 16, 4, layout="gguf_q4")
+    return "\n".join(
+        [
+            "| codes | bits | layout | packed |",
+            "|---|---|---|---|",
+            f"| {q.tolist()} | 4 | onnx | {' '.join(f'{b:02X}' for b in np.asarray(on).tolist())} |",
+            f"| [{q.tolist()}] | 4 | mlx | {['0x%08X' % w for w in np.asarray(ml)[0].tolist()]} |",
+            f"| [{q3.tolist()}] | 3 | mlx | {['0x%08X' % w for w in np.asarray(m3)[0].tolist()]} |",
+            f"| [[0, 1, ..., 15, 0, 1, ..., 15]] | 4 | gguf_q4 | "
+            f"{' '.join(f'{b:02X}' for b in np.asarray(g)[0].tolist())} |",
+        ]
+    )
+
+
+def gguf_q4_0_example() -> str:
+    x = (np.arange(32, dtype=F32) - 12.0) / 4.0
+    b = np.asarray(gguf_quantize(x[None], "Q4_0"))[0]
+    d = np.asarray(mq.gguf_dequantize(b[None], "Q4_0", (1, 32)))[0]
+    return "\n".join(
+        [
+            "x = (arange(32) - 12) / 4  →  Q4_0 block (18 bytes):",
+            "",
+            "```",
+            " ".join(f"{v:02X}" for v in b.tolist()),
+            "```",
+            "",
+            "dequantized: " + ", ".join(_f(v) for v in d[:8]) + ", ..., " + ", ".join(_f(v) for v in d[-3:]),
+        ]
+    )
+
+
+def gguf_other_example() -> str:
+    x = (np.arange(32, dtype=F32) - 12.0) / 4.0
+    rows = ["| type | bytes (hex) |", "|---|---|"]
+    for t in ("Q8_0", "Q4_1", "Q5_0", "Q5_1"):
+        b = np.asarray(gguf_quantize(x[None], t))[0]
+        rows.append(f"| {t} | {' '.join(f'{v:02X}' for v in b.tolist())} |")
+    return "\n".join(rows)
+
+
+def mlx_affine_example() -> str:
+    w = (np.arange(32, dtype=F32) - 12.0) / 4.0
+    wq, s, bias = mq.mlx_quantize(w[None], 32, 4)
+    deq = np.asarray(mq.mlx_dequantize(wq, s, bias, 32, 4))[0]
+    codes = mq.unpack(np.asarray(wq), 4)[0]
+    return "\n".join(
+        [
+            "w = (arange(32) - 12) / 4, group 32, 4 bits:",
+            "",
+            f"scale = {float(np.asarray(s)[0, 0])!r}, bias = {float(np.asarray(bias)[0, 0])!r}, "
+            f"words = {['0x%08X' % v for v in np.asarray(wq)[0].tolist()]}",
+            "",
+            f"codes = {np.asarray(codes).tolist()}",
+            "",
+            "dequantized[:4] = " + ", ".join(_f(v) for v in deq[:4]) + "; dequantized[-2:] = "
+            + ", ".join(_f(v) for v in deq[-2:]),
+        ]
+    )
+
+
+def float8_table() -> str:
+    xs = [0.0, -0.0, 2.0**-9, 2.0**-10, 0.0013, 1.0, 1.0625, 1.1875, 240.0, 448.0, 464.0, 465.0, 1e6, np.inf, np.nan]
+    x = np.array(xs, F32)
+    rows = ["| x | e4m3fn | e4m3fn sat | e5m2 | e5m2 sat |", "|---|---|---|---|---|"]
+    cols = [
+        np.asarray(mq.to_float8(x, f, saturate=bool(s))) for f, s in (("e4m3fn", 0), ("e4m3fn", 1), ("e5m2", 0), ("e5m2", 1))
+    ]
+    for i, v in enumerate(xs):
+        rows.append(f"| {float(F32(v))!r} | " + " | ".join(f"0x{int(c[i]):02X}" for c in cols) + " |")
+    rows += ["", "| code | " + " | ".join(f"0x{c:02X}" for c in _CODES) + " |", "|---" * (1 + len(_CODES)) + "|"]
+    for f in ("e4m3fn", "e5m2"):
+        vals = np.asarray(mq.from_float8(np.array(_CODES, np.uint8), f))
+        rows.append(f"| {f} | " + " | ".join(repr(float(v)) for v in vals) + " |")
+    return "\n".join(rows)
+
+
+_CODES = [0x00, 0x01, 0x07, 0x08, 0x38, 0x7B, 0x7C, 0x7E, 0x7F, 0x80, 0xFF]
+
+
+def nms_example() -> str:
+    boxes = np.array(
+        [[0, 0, 10, 10], [0, 0, 10, 10], [5, 0, 15, 10], [0, 0, 10, 20], [20, 20, 30, 30], [1, 0, 11, 10]], F32
+    )
+    scores = np.array([0.9, 0.9, 0.8, -0.0, 0.0, 0.8], F32)
+    iou = np.asarray(mq.decode.box_iou(boxes, boxes))
+    rows = ["| i | box (xyxy) | score | IoU with box 0 |", "|---|---|---|---|"]
+    for i in range(len(boxes)):
+        rows.append(f"| {i} | {boxes[i].astype(int).tolist()} | {float(scores[i])!r} | {float(iou[0, i])!r} |")
+    rows.append("")
+    rows.append("| call | result |")
+    rows.append("|---|---|")
+    for thr, cls in ((0.5, None), (1 / 3, None), (0.8, None), (0.5, [0, 1, 0, 0, 0, 1])):
+        keep = mq.decode.nms(boxes, scores, thr, classes=None if cls is None else np.array(cls))
+        call = f"nms(boxes, scores, {thr!r}" + ("" if cls is None else f", classes={cls}") + ")"
+        rows.append(f"| `{call}` | {np.asarray(keep).tolist()} |")
+    return "\n".join(rows)
+
+
+EXAMPLES = {
+    "quant.md": [tie_table, formula_table, zp_table, qparams_table, dql_example, fake_table],
+    "formats.md": [pack_table, gguf_q4_0_example, gguf_other_example, mlx_affine_example],
+    "calibration.md": [float8_table],
+    "decode.md": [nms_example],
+}
+
+
+@pytest.mark.parametrize(
+    "page,fn", [(p, f) for p, fs in EXAMPLES.items() for f in fs], ids=lambda v: getattr(v, "__name__", v)
+)
+def test_spec_example_is_current(page: str, fn) -> None:
+    text = (SPEC / page).read_text()
+    table = fn()
+    assert table in text, f"docs/spec/{page}: the {fn.__name__} example is stale; regenerate:\n{table}"
+
+
+if __name__ == "__main__":
+    for page, fns in EXAMPLES.items():
+        for fn in fns:
+            print(f"===== {page} {fn.__name__}\n{fn()}\n")

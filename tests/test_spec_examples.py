@@ -17,6 +17,10 @@ SPEC = Path(__file__).resolve().parents[1] / "docs" / "spec"
 F32 = np.float32
 
 
+def _hex32(words: object) -> list[str]:
+    return [f"0x{w:08X}" for w in np.asarray(words).tolist()]
+
+
 def _f(v: float) -> str:
     return repr(float(F32(v)))
 
@@ -45,7 +49,8 @@ def formula_table() -> str:
     for x in xs:
         xa = np.array([x], F32)
         q = [int(mq.quantize(xa, s, 0, "int16", profile=p)[0]) for p in profiles]
-        rows.append(f"| {float(x)!r} | {float(x / s)!r} | {float(x * (F32(1) / s))!r} | " + " | ".join(map(str, q)) + " |")
+        head = f"| {float(x)!r} | {float(x / s)!r} | {float(x * (F32(1) / s))!r} | "
+        rows.append(head + " | ".join(map(str, q)) + " |")
     return "\n".join(rows)
 
 
@@ -126,8 +131,8 @@ def pack_table() -> str:
             "| codes | bits | layout | packed |",
             "|---|---|---|---|",
             f"| {q.tolist()} | 4 | onnx | {' '.join(f'{b:02X}' for b in np.asarray(on).tolist())} |",
-            f"| [{q.tolist()}] | 4 | mlx | {['0x%08X' % w for w in np.asarray(ml)[0].tolist()]} |",
-            f"| [{q3.tolist()}] | 3 | mlx | {['0x%08X' % w for w in np.asarray(m3)[0].tolist()]} |",
+            f"| [{q.tolist()}] | 4 | mlx | {_hex32(np.asarray(ml)[0])} |",
+            f"| [{q3.tolist()}] | 3 | mlx | {_hex32(np.asarray(m3)[0])} |",
             f"| [[0, 1, ..., 15, 0, 1, ..., 15]] | 4 | gguf_q4 | "
             f"{' '.join(f'{b:02X}' for b in np.asarray(g)[0].tolist())} |",
         ]
@@ -170,11 +175,13 @@ def mlx_affine_example() -> str:
             "w = (arange(32) - 12) / 4, group 32, 4 bits:",
             "",
             f"scale = {float(np.asarray(s)[0, 0])!r}, bias = {float(np.asarray(bias)[0, 0])!r}, "
-            f"words = {['0x%08X' % v for v in np.asarray(wq)[0].tolist()]}",
+            f"words = {_hex32(np.asarray(wq)[0])}",
             "",
             f"codes = {np.asarray(codes).tolist()}",
             "",
-            "dequantized[:4] = " + ", ".join(_f(v) for v in deq[:4]) + "; dequantized[-2:] = "
+            "dequantized[:4] = "
+            + ", ".join(_f(v) for v in deq[:4])
+            + "; dequantized[-2:] = "
             + ", ".join(_f(v) for v in deq[-2:]),
         ]
     )
@@ -185,7 +192,8 @@ def float8_table() -> str:
     x = np.array(xs, F32)
     rows = ["| x | e4m3fn | e4m3fn sat | e5m2 | e5m2 sat |", "|---|---|---|---|---|"]
     cols = [
-        np.asarray(mq.to_float8(x, f, saturate=bool(s))) for f, s in (("e4m3fn", 0), ("e4m3fn", 1), ("e5m2", 0), ("e5m2", 1))
+        np.asarray(mq.to_float8(x, f, saturate=bool(s)))
+        for f, s in (("e4m3fn", 0), ("e4m3fn", 1), ("e5m2", 0), ("e5m2", 1))
     ]
     for i, v in enumerate(xs):
         rows.append(f"| {float(F32(v))!r} | " + " | ".join(f"0x{int(c[i]):02X}" for c in cols) + " |")

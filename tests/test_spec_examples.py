@@ -187,6 +187,25 @@ def mlx_affine_example() -> str:
     )
 
 
+def mxfp4_example() -> str:
+    w = np.zeros((1, 32), F32)
+    w[0, :8] = [0.75, 2.5, 5.0, -0.25, -0.0, 0.25, 1.25, -5.0]
+    w[0, 31] = 6.0
+    wq, s, _ = mq.mlx_quantize(w, mode="mxfp4")
+    codes = np.asarray(mq.unpack(np.asarray(wq), 4))[0]
+    deq = np.asarray(mq.mlx_dequantize(wq, s, None, 32, 4, "mxfp4"))[0]
+    return "\n".join(
+        [
+            "| w | " + " | ".join(_f(v) for v in w[0, :8]) + " | ... | " + _f(w[0, 31]) + " |",
+            "|---" * 11 + "|",
+            "| E2M1 code | " + " | ".join(str(int(c)) for c in codes[:8]) + f" | ... | {int(codes[31])} |",
+            "| dequantized | " + " | ".join(_f(v) for v in deq[:8]) + " | ... | " + _f(deq[31]) + " |",
+            "",
+            f"scale code (E8M0) = {int(np.asarray(s)[0, 0])}, words = {_hex32(np.asarray(wq)[0])}",
+        ]
+    )
+
+
 def float8_table() -> str:
     xs = [0.0, -0.0, 2.0**-9, 2.0**-10, 0.0013, 1.0, 1.0625, 1.1875, 240.0, 448.0, 464.0, 465.0, 1e6, np.inf, np.nan]
     x = np.array(xs, F32)
@@ -228,7 +247,7 @@ def nms_example() -> str:
 
 EXAMPLES = {
     "quant.md": [tie_table, formula_table, zp_table, qparams_table, dql_example, fake_table],
-    "formats.md": [pack_table, gguf_q4_0_example, gguf_other_example, mlx_affine_example],
+    "formats.md": [pack_table, gguf_q4_0_example, gguf_other_example, mlx_affine_example, mxfp4_example],
     "calibration.md": [float8_table],
     "decode.md": [nms_example],
 }

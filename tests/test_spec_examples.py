@@ -223,6 +223,20 @@ def float8_table() -> str:
     return "\n".join(rows)
 
 
+def histogram_example() -> str:
+    from mlxquant._backend import get_backend
+    from mlxquant.quant.observers import FixedHistogram
+
+    x = np.array([[-1.0, 0.3, 2.5, -0.0, -0.2, -4.0, 3.999]], F32)
+    rows = ["| signed | e (R = 2^e) | counts (8 bins) |", "|---|---|---|"]
+    for signed in (True, False):
+        h = FixedHistogram(num_bins=8, signed=signed)
+        h.update(get_backend(x), x)
+        assert h.counts is not None and h.exp is not None
+        rows.append(f"| {signed} | {int(h.exp[0])} | {h.counts[0].tolist()} |")
+    return "\n".join(rows)
+
+
 _CODES = [0x00, 0x01, 0x07, 0x08, 0x38, 0x7B, 0x7C, 0x7E, 0x7F, 0x80, 0xFF]
 
 
@@ -248,7 +262,7 @@ def nms_example() -> str:
 EXAMPLES = {
     "quant.md": [tie_table, formula_table, zp_table, qparams_table, dql_example, fake_table],
     "formats.md": [pack_table, gguf_q4_0_example, gguf_other_example, mlx_affine_example, mxfp4_example],
-    "calibration.md": [float8_table],
+    "calibration.md": [float8_table, histogram_example],
     "decode.md": [nms_example],
 }
 

@@ -259,11 +259,37 @@ def nms_example() -> str:
     return "\n".join(rows)
 
 
+def classify_example() -> str:
+    rows = ["| call | indices | scores | labels |", "|---|---|---|---|"]
+    calls = [
+        (
+            "classify([[1, 3, 3, 0]], topk=3, labels=['a', 'b', 'c'])",
+            np.array([[1, 3, 3, 0]], F32),
+            {"labels": ["a", "b", "c"], "topk": 3},
+        ),
+        (
+            "classify(uint8 [[10, 30, 30, 0]], topk=2, labels=None, quant=(0.1, 0))",
+            np.array([[10, 30, 30, 0]], np.uint8),
+            {"labels": None, "topk": 2, "quant": (0.1, 0)},
+        ),
+        (
+            "classify([20, 30, -1], topk=3, labels=None, multi_label=True)",
+            np.array([20, 30, -1], F32),
+            {"labels": None, "topk": 3, "multi_label": True},
+        ),
+    ]
+    for text, x, kw in calls:
+        c = mq.decode.classify(x, **kw)[0]
+        sc = ", ".join(repr(float(v)) for v in np.asarray(c.scores))
+        rows.append(f"| `{text}` | {np.asarray(c.indices).tolist()} | {sc} | {list(c.labels)} |")
+    return "\n".join(rows)
+
+
 EXAMPLES = {
     "quant.md": [tie_table, formula_table, zp_table, qparams_table, dql_example, fake_table],
     "formats.md": [pack_table, gguf_q4_0_example, gguf_other_example, mlx_affine_example, mxfp4_example],
     "calibration.md": [float8_table, histogram_example],
-    "decode.md": [nms_example],
+    "decode.md": [nms_example, classify_example],
 }
 
 

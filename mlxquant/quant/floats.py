@@ -177,8 +177,9 @@ def _rshift_rne(b: Backend, v: Any, s: Any, u: str) -> Any:
 def _encode(b: Backend, x: Any, fmt: FloatFormat, saturate: bool) -> tuple[Any, Any]:
     """Generic RNE encoder. Returns (target bit patterns as uint8/uint16, mask of finite inputs that overflowed)."""
     x, src = _source(b, x)
-    if fmt.name == "bfloat16" and src == "float64":
-        # ml_dtypes converts double → bfloat16 through float32 (two roundings); match it.
+    if fmt.name != "float16" and src == "float64":
+        # ml_dtypes converts double → bfloat16 / float8 through float32 (two roundings; the ONNX reference Cast does
+        # the same for float8); match it. float16 from double is NumPy's own single rounding.
         x, src = b.astype(x, "float32"), "float32"
     u, width, es, ms, bias_s = _SRC[src]
     mt = fmt.mbits
@@ -329,8 +330,8 @@ def _float8_table(fmt: FloatFormat, saturate: bool, src: str) -> tuple[np.ndarra
 
 def _float8_fast_path(b: Backend, x: Any, fmt: FloatFormat, saturate: bool, need_over: bool) -> tuple[Any, Any]:
     """float32/float16/bfloat16 → float8 by an exact table lookup (:func:`_float8_table`); (None, None) if the
-    source is float64 (the generic encoder rounds it once, directly). Proven equal to the generic encoder by
-    tests/parity/test_calib_parity.py (random patterns and every table class)."""
+    source is float64 (the generic encoder rounds float64 → float32 → float8, as ml_dtypes does). Proven equal to
+    the generic encoder by tests/parity/test_calib_parity.py (random patterns and every table class)."""
     src = b.dtype_name(x)
     if fmt.nbits != 8 or src not in ("float32", "float16", "bfloat16"):
         return None, None
@@ -484,7 +485,7 @@ def to_float16(
     """Round float values to IEEE float16, round-to-nearest-even; bit-exact with NumPy / ml_dtypes.
 
     Args:
-        x: float16/bfloat16/float32/float64 array (NumPy or MLX). float64 is rounded once, directly.
+        x: float16/bfloat16/float32/float64 array (NumPy or MLX). float64 is rounded once, directly (as NumPy).
         saturate: clip values beyond ±65504 (±inf included) to ±65504 instead of producing ±inf.
         as_bits: return the uint16 bit patterns instead of float16 values.
         return_report: also return a :class:`FloatReport`.

@@ -36,6 +36,7 @@ _LAZY: dict[str, str] = {
     "choose_qparams": "mlxquant.quant.primitives",
     "fake_quantize": "mlxquant.quant.primitives",
     "QParams": "mlxquant.quant.primitives",
+    "qparams_from_minmax": "mlxquant.quant.primitives",
     "PROFILES": "mlxquant.quant.profiles",
     "Profile": "mlxquant.quant.profiles",
     # packing and LLM formats (issue 3)
@@ -55,10 +56,14 @@ _LAZY: dict[str, str] = {
     "EntropyObserver": "mlxquant.quant.observers",
     "MSEObserver": "mlxquant.quant.observers",
     "HistogramObserver": "mlxquant.quant.observers",
+    "FixedHistogram": "mlxquant.quant.observers",
     "to_float16": "mlxquant.quant.floats",
     "to_bfloat16": "mlxquant.quant.floats",
     "to_float8": "mlxquant.quant.floats",
     "from_float8": "mlxquant.quant.floats",
+    "from_bits": "mlxquant.quant.floats",
+    "float_overflow_report": "mlxquant.quant.floats",
+    "FloatReport": "mlxquant.quant.floats",
     "analyze_sensitivity": "mlxquant.analysis",
     # models (issue 7)
     "inspect_model": "mlxquant.models",

@@ -115,6 +115,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--only", default=None,
+                    help="run only the entries whose name starts with this prefix (e.g. 'B:'); no JSON is written")
     args = ap.parse_args()
     import mlx.core as mx
 
@@ -187,6 +189,8 @@ def main() -> None:
         notes="opt-in JPEG DCT downscale: different pixels")
     add("B: mlxquant mlx", lambda: mq.vision.preprocess(paths, "tflite_quantized", 224, backend="mlx",
                                                         workers=wk).tensor, out_b, "B 224", sync=mlx_sync)
+    if args.only:
+        entries[:] = [e for e in entries if e[0].startswith(args.only)]
     # The machine is shared: run the repetitions round-robin over all entries, so that a burst of foreign load hits
     # every pipeline alike, and report medians.
     times: dict[str, list[float]] = {e[0]: [] for e in entries}
@@ -203,6 +207,9 @@ def main() -> None:
     pool.shutdown()
     print()
     bench.report(relative_to=["memcpy", "A: Pillow + NumPy (sequential)", "B: Pillow + NumPy (sequential)"])
+    if args.only:
+        tmp.cleanup()
+        return
     path = bench.write_json(RESULTS_DIR / "vision.json",
                             relative_to=["memcpy", "A: Pillow + NumPy (sequential)", "B: Pillow + NumPy (sequential)"])
     print(f"wrote {path}")

@@ -14,7 +14,7 @@ import numpy as np
 from .._backend import get_backend
 from .._checks import check_choice
 from .._errors import InvalidArgumentError, ShapeError
-from .resize import AxisTable, _as_hw, apply_tables, resize
+from .resize import AxisTable, PilImage, _as_hw, _image_pixels, apply_tables, resize
 from .transforms import Transform
 
 __all__ = ["FIT_STRATEGIES", "center_crop", "fit", "letterbox", "letterbox_params", "pad_image"]
@@ -197,17 +197,24 @@ def letterbox(
     """
     H, W = _as_hw(new_shape, "new_shape")
     b = get_backend(img, backend)
-    x = b.asarray(img)
+    x = _as_image(b, img)
     h, w = _hw(x)
     _, (nh, nw), (top, bottom, left, right) = letterbox_params((h, w), (H, W), auto=auto, scaleup=scaleup,
                                                                center=center, stride=stride)
     if (nh, nw) != (h, w):
         x = resize(x, (nh, nw), method=method, antialias=antialias, backend=b.name)
-    x = pad_image(x, top, bottom, left, right, color, backend=b.name)
+    x = pad_image(_image_pixels(x), top, bottom, left, right, color, backend=b.name)
     oh, ow = _hw(x)
     t = Transform((h, w), (oh, ow), nw / w, nh / h, float(left), float(top), (nh, nw), (top, bottom, left, right),
                   (0, 0), "letterbox")
     return x, t
+
+
+def _as_image(b: Any, img: Any) -> Any:
+    """``b.asarray(img)``; a :class:`PilImage` on NumPy is kept as it is (see :func:`fit`)."""
+    if isinstance(img, PilImage):
+        return img if b.name == "numpy" else b.asarray(img.to_array())
+    return b.asarray(img)
 
 
 def _mediapipe_roi(h: int, w: int, H: int, W: int) -> tuple[float, float, float, float]:
@@ -330,22 +337,24 @@ def fit(
     check_choice("strategy", strategy, FIT_STRATEGIES)
     H, W = _as_hw(size)
     b = get_backend(img, backend)
-    x = b.asarray(img)
+    # a PilImage (preprocess on NumPy) stays one until its first resize (Pillow's fast path takes it as it is); every
+    # other step takes its array (_image_pixels)
+    x = _as_image(b, img)
     h, w = _hw(x)
     if strategy == "letterbox":
         return letterbox(x, (H, W), color=114 if color is None else color, center=center, method=method,
                          antialias=False if antialias is None else antialias, backend=b.name)
     if strategy == "mediapipe":
-        return _mediapipe(b, x, H, W)
+        return _mediapipe(b, _image_pixels(x), H, W)
     if strategy == "shorter_side":
         nh, nw = _detr_size(h, w, H, max_size)
         out = resize(x, (nh, nw), method=method, antialias=True if antialias is None else antialias,
-                     backend=b.name) if (nh, nw) != (h, w) else x
+                     backend=b.name) if (nh, nw) != (h, w) else _image_pixels(x)
         return out, Transform((h, w), (nh, nw), nw / w, nh / h, 0.0, 0.0, (nh, nw), (0, 0, 0, 0), (0, 0), strategy)
     aa = True if antialias is None else antialias
     rkw = dict(method=method, antialias=aa, backend=b.name)
     if strategy == "stretch":
-        out = resize(x, (H, W), **rkw) if (H, W) != (h, w) else x
+        out = resize(x, (H, W), **rkw) if (H, W) != (h, w) else _image_pixels(x)
         return out, Transform((h, w), (H, W), W / w, H / h, 0.0, 0.0, (H, W), (0, 0, 0, 0), (0, 0), strategy)
     if strategy in ("contain", "longest_side"):
         if strategy == "contain":
@@ -356,7 +365,7 @@ def fit(
             r = max(H, W) * 1.0 / max(h, w)
             nh, nw = min(max(int(h * r + 0.5), 1), H), min(max(int(w * r + 0.5), 1), W)
             center = False
-        out = resize(x, (nh, nw), **rkw) if (nh, nw) != (h, w) else x
+        out = resize(x, (nh, nw), **rkw) if (nh, nw) != (h, w) else _image_pixels(x)
         top, left = ((H - nh) // 2, (W - nw) // 2) if center else (0, 0)
         pad = (top, H - nh - top, left, W - nw - left)
         out = pad_image(out, *pad, 0 if color is None else color, backend=b.name)
@@ -372,7 +381,7 @@ def fit(
         short, long = (w, h) if w <= h else (h, w)
         new_short, new_long = rs, int(rs * long / short)
         nw, nh = (new_short, new_long) if w <= h else (new_long, new_short)
-    out = resize(x, (nh, nw), **rkw) if (nh, nw) != (h, w) else x
+    out = resize(x, (nh, nw), **rkw) if (nh, nw) != (h, w) else _image_pixels(x)
     out, (top, left) = center_crop(out, (H, W), backend=b.name)
     pad = (max(-top, 0), max(H - nh + top, 0) if top < 0 else 0,
            max(-left, 0), max(W - nw + left, 0) if left < 0 else 0)

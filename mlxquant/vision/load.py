@@ -265,6 +265,33 @@ def _load_image(src: Any, *, mode: str = "RGB", keep_alpha: bool = False, exif: 
     check_choice("mode", mode, LOAD_MODES)
     if isinstance(src, np.ndarray) or is_mlx_array(src):
         return _array_image(src, mode, keep_alpha)
+    im = _open_oriented(src, mode, keep_alpha, exif, keep_16bit, draft)
+    if isinstance(im, np.ndarray):
+        return im
+    return _pil_to_array(im, mode, keep_alpha, keep_16bit, writable)
+
+
+def _load_pil_or_array(src: Any, *, mode: str = "RGB", exif: bool = True, draft: Any = None) -> Any:
+    """For preprocess on NumPy: ``src`` decoded as an 8-bit PIL image of mode ``mode`` ("RGB" or "L"), wrapped in a
+    :class:`~mlxquant.vision.resize.PilImage` whose pixels are exactly ``_load_image(src, mode=mode, ...)``'s array
+    (the same Pillow steps: open, draft, EXIF transpose, ``convert``), so that the Pillow resize fast path can resize
+    it without the full-size copy into NumPy and back. Anything else (arrays, 16-bit and 32-bit modes, "F") is
+    returned as ``_load_image(..., writable=False)`` gives it."""
+    from .resize import PilImage
+
+    check_choice("mode", mode, LOAD_MODES)
+    if mode not in ("RGB", "L") or isinstance(src, np.ndarray) or is_mlx_array(src):
+        return _load_image(src, mode=mode, exif=exif, draft=draft, writable=False)
+    im = _open_oriented(src, mode, False, exif, False, draft)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _pil_to_array(im, mode, False, False, writable=False)
+    # _pil_to_array's own rule for these modes: np.asarray(im.convert(mode) if im.mode != mode else im)
+    return PilImage(im.convert(mode) if im.mode != mode else im)
+
+
+def _open_oriented(src: Any, mode: str, keep_alpha: bool, exif: bool, keep_16bit: bool, draft: Any) -> Any:
+    """The decoded PIL image of ``src`` with its EXIF orientation applied (or, for 16-bit colour PNGs with
+    ``keep_16bit``, the final array)."""
     try:
         from PIL import Image, ImageOps
     except ImportError:  # pragma: no cover - pillow is a core dependency
@@ -294,4 +321,4 @@ def _load_image(src: Any, *, mode: str = "RGB", keep_alpha: bool = False, exif: 
                 im = ImageOps.exif_transpose(im)
         except Exception as e:  # a broken EXIF block must not hide the image
             raise ImageError(f"cannot apply the EXIF orientation of {_describe(src)}: {e}; pass exif=False") from None
-    return _pil_to_array(im, mode, keep_alpha, keep_16bit, writable)
+    return im

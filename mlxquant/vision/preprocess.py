@@ -21,10 +21,10 @@ from .._errors import InvalidArgumentError, ShapeError
 from .._progress import progress
 from .diagnostics import check_constant, check_float_pixels
 from .fit import fit, pad_image
-from .load import _load_image
+from .load import _load_image, _load_pil_or_array
 from .normalize import LAYOUTS, OUTPUT_DTYPES, cast_output, get_normalization, normalize, quantize_input, to_layout
 from .presets import Preset, get_preset
-from .resize import _as_hw
+from .resize import PilImage, _as_hw, _image_pixels
 from .transforms import Transform
 
 __all__ = ["Batch", "preprocess"]
@@ -64,6 +64,7 @@ def _as_list(images: Any) -> list[Any]:
 
 def _geometry(b: Any, img: Any, p: Preset, size: tuple[int, int] | None) -> tuple[Any, Transform]:
     if size is None:
+        img = _image_pixels(img)
         h, w = int(img.shape[-3]), int(img.shape[-2])
         return img, Transform((h, w), (h, w), 1.0, 1.0, 0.0, 0.0, (h, w), (0, 0, 0, 0), (0, 0), "none")
     color = p.pad_color
@@ -151,6 +152,13 @@ def preprocess(
     def load(i: Any) -> Any:
         if is_mlx_array(i) and b.name == "mlx":
             im = i if len(i.shape) == 3 else b.expand_dims(i, -1)
+        elif b.name == "numpy":
+            # decoded images stay PIL images until their first resize: Pillow's fast path resizes them as they are,
+            # without the full-size copy into NumPy and back (same pixels, so the same result); the geometry turns
+            # them into arrays (the read-only ones _load_image(writable=False) gives) wherever an array is needed
+            im = _load_pil_or_array(i, mode=load_mode, draft=draft_fn)
+            if isinstance(im, PilImage):
+                return im
         else:
             im = _load_image(i, mode=load_mode, draft=draft_fn, writable=False)  # only read from here on
         if diagnose and b.is_floating(im):

@@ -487,9 +487,52 @@ def _pil_fast_path_ok(b: Any, x: Any, method: str, antialias: bool, coordinate_m
         return False
     if b.name == "mlx" and b.mx.default_device() != b.mx.cpu:
         return False
+    return _pil_method_ok(method, antialias, coordinate_mode, nearest_mode, cubic_a)
+
+
+def _pil_method_ok(method: str, antialias: bool, coordinate_mode: str, nearest_mode: str | None,
+                   cubic_a: float | None) -> bool:
+    """The resize arguments for which Pillow's resize is the generic path's result (uint8 images)."""
     if method == "nearest":
         return coordinate_mode == "half_pixel" and nearest_mode in (None, "round_prefer_ceil")
     return antialias and coordinate_mode == "half_pixel" and cubic_a in (None, _PIL_CUBIC_A)
+
+
+class PilImage:
+    """A decoded 8-bit Pillow image of mode "RGB" or "L" standing for the HWC uint8 array ``np.asarray(image)``
+    (with a channel axis for "L"); made by ``load._load_pil_or_array`` for :func:`preprocess` on NumPy.
+
+    :func:`resize` hands it straight to Pillow where the Pillow fast path applies (the array path would copy it into
+    NumPy and back into Pillow first: two full-size copies, same pixels, so the same result); everywhere else it
+    becomes that array first (:func:`_image_pixels`). It has ``shape`` and ``dtype`` for the size arithmetic of
+    :func:`~mlxquant.vision.fit`."""
+
+    __slots__ = ("dtype", "image", "shape")
+
+    def __init__(self, image: Any) -> None:
+        if image.mode not in ("RGB", "L"):
+            raise InvalidArgumentError(f"PilImage holds a mode 'RGB' or 'L' image, got {image.mode!r}")
+        self.image = image
+        w, h = image.size
+        self.shape = (int(h), int(w), 3 if image.mode == "RGB" else 1)
+        self.dtype = np.dtype(np.uint8)
+
+    def to_array(self) -> np.ndarray:
+        """The pixels as ``_load_image(..., writable=False)`` gives them (Pillow's read-only array, [H, W, C])."""
+        a = np.asarray(self.image)
+        return a[..., None] if self.image.mode == "L" else a
+
+
+def _image_pixels(x: Any) -> Any:
+    """``x`` itself, or the array a :class:`PilImage` stands for."""
+    return x.to_array() if isinstance(x, PilImage) else x
+
+
+def _resize_pil_image(src: PilImage, size: tuple[int, int], method: str) -> np.ndarray:
+    """Pillow's resize of the image itself: the pixels of ``_resize_pil(src.to_array(), size, method)`` (which copies
+    the same pixels into a new Pillow image of the same mode first), a fresh writable [h, w, C] array."""
+    r = np.asarray(src.image.resize((size[1], size[0]), _PIL_FILTERS[method]))
+    return r.reshape(size[0], size[1], src.shape[2]).copy()
 
 
 def _mlx_on_cpu(b: Any, x: Any) -> bool:
@@ -609,6 +652,11 @@ def resize(
         check_choice("nearest_mode", nearest_mode, NEAREST_MODES)
     oh, ow = _as_hw(size)
     b = get_backend(img, backend)
+    if isinstance(img, PilImage):
+        if (b.name == "numpy" and min(img.shape[:2]) > 0
+                and _pil_method_ok(method, antialias, coordinate_mode, nearest_mode, cubic_a)):
+            return _resize_pil_image(img, (oh, ow), method)
+        img = img.to_array()
     x = b.asarray(img)
     x, squeeze = _image_view(b, x)
     ih, iw = int(x.shape[-3]), int(x.shape[-2])

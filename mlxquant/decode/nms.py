@@ -202,7 +202,8 @@ def _pair_iou_np(ax1: np.ndarray, ay1: np.ndarray, ax2: np.ndarray, ay2: np.ndar
 
 
 def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, area: np.ndarray,
-                         t_up: np.float32, cls: np.ndarray | None = None) -> np.ndarray:
+                         t_up: np.float32, cls: np.ndarray | None = None,
+                         tried: tuple[int, int] | None = None) -> np.ndarray:
     """Greedy NMS over score-sorted boxes; returns kept sorted positions (exactly the greedy result).
 
     Blocked: the next ``_FAST_BLOCK`` not-yet-suppressed boxes are resolved among themselves by the sequential
@@ -223,6 +224,7 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     n = x1.shape[0]
     alive = np.ones(n, dtype=bool)
     kept_parts: list[np.ndarray] = []
+    density: float | None = None
     if n == 0:
         return np.zeros(0, np.int64)
     f64 = np.float64
@@ -256,6 +258,21 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
         cand = np.flatnonzero(alive[pos:])
         if cand.shape[0] == 0:
             break
+        r = cand.shape[0]
+        # the rest by the pair formulation once it fits: pairs among the r alive boxes estimated from the last
+        # cross pass (candidates per kept box, scaled to the alive share of the later boxes; ~r^2 from a refused try)
+        if density is not None:
+            est = r * density * r / 2
+            if tried is not None:
+                est = max(est, tried[1] * (r / tried[0]) ** 2)
+        if pos and r <= _PAIRS_MAX_N and density is not None and est <= _PAIRS_EST_PER_BOX * r + _PAIRS_EST_SLACK:
+            sub = cand + pos  # not suppressed by any kept box: the greedy on them alone decides the rest
+            res, p = _greedy_pairs(x1[sub], y1[sub], x2[sub], y2[sub], area[sub], t_up,
+                                   None if cls is None else cls[sub])
+            if res is not None:
+                kept_parts.append(sub[res])
+                break
+            tried = (r, p)
         cand = cand[:_FAST_BLOCK] + pos
         last = int(cand[-1])
         # -- resolve the block (upper-triangular suppression matrix, fixed point as in _nms_generic)
@@ -291,6 +308,7 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
         hi = np.searchsorted(keys, base + cx[kb] + rx[kb], side="right")
         ln = hi - lo
         tot = int(ln.sum())
+        density = tot / (kept.shape[0] * (n - pos))  # candidates per kept box and later box
         if tot == 0:
             continue
         if tot < kept.shape[0] * (n - pos):  # fewer candidate pairs than the dense [kept, remaining] matrix
@@ -317,6 +335,163 @@ def _greedy_sorted_numpy(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.
     return np.concatenate(kept_parts) if kept_parts else np.zeros(0, np.int64)
 
 
+# ---- NumPy fast path, small / sparse sets: all candidate pairs at once ----------------------------------------------
+# Below this many not-yet-decided boxes the pair formulation is tried (docs/spec/decode.md §2): every pair that can
+# reach the threshold is found in one vectorized pass, decided by the exact IoU, and the greedy runs over bit-packed
+# rows in Python. It replaces the per-block NumPy call overhead (~150 µs per block of 64) by work proportional to the
+# number of candidate pairs, so it is used only while that count is small (_pairs_budget; a refused try costs ~100 µs).
+_PAIRS_MAX_N = 2048
+_PAIRS_DIRECT_N = 512  # tried before any block up to this size; larger sets after the first block
+_PAIRS_PER_BOX = 12
+_PAIRS_SLACK = 8192
+# handing the rest of a set over after a block pays off when the remaining pairs are few per alive box (clustered
+# sets: the next blocks would suppress most of them cheaply; spread sets: many blocks would be left)
+_PAIRS_EST_PER_BOX = 6
+_PAIRS_EST_SLACK = 2048
+
+
+def _pairs_budget(n: int) -> int:
+    return _PAIRS_PER_BOX * n + _PAIRS_SLACK
+
+
+def _greedy_pairs(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, area: np.ndarray,
+                  t_up: np.float32, cls: np.ndarray | None = None) -> tuple[np.ndarray | None, int]:
+    """Greedy NMS over score-sorted boxes from all candidate pairs at once: ``(kept sorted positions, pairs)``, or
+    ``(None, upper bound of the pairs)`` when the set is too dense for it (more candidate pairs than
+    :func:`_pairs_budget`: the blocked pass is cheaper there).
+
+    Candidate pairs: the same geometric window as :func:`_greedy_sorted_numpy` (IoU > t_lo implies
+    ``|cx_i - cx_j| < (1 - t_lo)/(2 t_lo) · w_i``, likewise y; the bound is symmetric, the 1-D IoU being symmetric,
+    so the window of either box of a pair contains the other). Box centres are binned into a grid (rows of about the
+    median y window, class c owning rows ``c·nb .. c·nb + nb - 1``; columns of half the median x window) and sorted
+    by cell, row-major; each pair is generated once, from the box that comes first in that order: the later boxes of
+    its own row inside its x window's columns, and the columns of the higher rows (same class) its y window reaches,
+    each a contiguous run of the sorted boxes (cell counts, cumulated). Every candidate pair is decided by the exact
+    float32 IoU of docs/spec/decode.md §1 (bit for bit symmetric: min, max and + commute), which gives the strictly
+    upper-triangular suppression relation ``S[i, j]`` (i before j in score order) on the boxes in some suppressing
+    pair; the sequential greedy (take the first remaining box, clear its row) runs over those rows packed into
+    Python ints. Boxes in no suppressing pair are kept.
+    """
+    n = x1.shape[0]
+    if n <= 1:
+        return np.arange(n), 0
+    f64 = np.float64
+    X1, Y1, X2, Y2 = x1.astype(f64), y1.astype(f64), x2.astype(f64), y2.astype(f64)
+    cx = (X1 + X2) * 0.5  # exact in float64
+    cy = (Y1 + Y2) * 0.5
+    w = X2 - X1
+    h = Y2 - Y1
+    t_lo = float(t_up) * (1.0 - 1e-5)  # conservative: float32 IoU >= t_up implies real IoU > t_lo
+    cxmin, cxmax, cymin, cymax = float(cx.min()), float(cx.max()), float(cy.min()), float(cy.max())
+    if t_lo > 0:
+        fac = (1.0 - t_lo) / (2.0 * t_lo)
+        rx = w * fac
+        ry = h * fac
+    else:  # threshold 0: any overlap suppresses; overlap needs |dc| < (w_i + w_j) / 2
+        rx = (w + float(w.max())) * 0.5
+        ry = (h + float(h.max())) * 0.5
+    slack = 1e-6 * (1.0 + max(abs(cxmin), abs(cxmax)) + max(abs(cymin), abs(cymax)))  # float64 window rounding
+    rx += slack
+    ry += slack
+    budget = _pairs_budget(n)
+    # cell grid: rows of height ~ the median y window (class c owns rows c·nb .. c·nb + nb - 1), columns of half
+    # the median x window; at most ~4096 of each per class, and at most 4(n + classes) + 1024 cells in all
+    mid = n // 2
+    band_h = max(float(np.partition(ry, mid)[mid]), 1e-9 * (1.0 + abs(cymin)), (cymax - cymin) / 4096.0)
+    cw = max(0.5 * float(np.partition(rx, mid)[mid]), 1e-9 * (1.0 + abs(cxmin)), (cxmax - cxmin) / 4096.0)
+    nk = 1 if cls is None else int(cls.max()) + 1
+    while nk * (int((cymax - cymin) / band_h) + 2) * (int((cxmax - cxmin) / cw) + 2) > 4 * (n + nk) + 1024:
+        band_h *= 2.0
+        cw *= 2.0
+    row = np.floor((cy - cymin) / band_h)
+    nb = int(row.max()) + 1
+    r_hi = np.minimum(np.floor((cy + ry - cymin) / band_h), nb - 1)
+    col = np.floor((cx - cxmin) / cw)
+    ncol = int(col.max()) + 1
+    c_lo = np.maximum(np.floor((cx - rx - cxmin) / cw), 0)
+    c_hi = np.minimum(np.floor((cx + rx - cxmin) / cw), ncol - 1)
+    if cls is not None:
+        off = cls * nb
+        row += off
+        r_hi += off
+    cell = (row * ncol + col).astype(np.int64)
+    ncell = nk * nb * ncol
+    cum = np.zeros(ncell + 1, np.int64)
+    np.cumsum(np.bincount(cell, minlength=ncell), out=cum[1:])
+    nrow = (r_hi - row).astype(np.int64) + 1
+    first = np.cumsum(nrow) - nrow  # each source's run in its own row
+    src = np.repeat(np.arange(n), nrow)  # source (score position) of each run
+    rr = (row[src] + (np.arange(first[-1] + nrow[-1]) - first[src])) * ncol
+    lo = cum[(rr + c_lo[src]).astype(np.int64)]
+    hi = cum[(rr + c_hi[src]).astype(np.int64) + 1]
+    ln = hi - lo
+    np.maximum(ln, 0, out=ln)
+    upper = int(ln.sum())  # an upper bound of the pair count (own rows counted whole)
+    if upper > budget:
+        return None, upper
+    perm = np.argsort(cell, kind="stable")  # row-major cells; order inside a cell does not matter
+    rank = np.empty(n, np.int64)
+    rank[perm] = np.arange(n)
+    lo[first] = rank + 1  # own row: only the boxes after the source in perm order (later cells of the window)
+    ln = hi - lo
+    np.maximum(ln, 0, out=ln)
+    tot = int(ln.sum())
+    if tot == 0:
+        return np.arange(n), 0
+    px1, py1, px2, py2, pa = x1[perm], y1[perm], x2[perm], y2[perm], area[perm]
+    jj = np.arange(tot, dtype=np.int32) - np.repeat((np.cumsum(ln) - ln - lo).astype(np.int32), ln)
+    rep = np.repeat
+    # the IoU of docs/spec/decode.md §1, same float32 operations as _pair_iou_np (NaN for 0/0, never >= t_up)
+    iw = np.minimum(rep(x2[src], ln), px2.take(jj))
+    iw -= np.maximum(rep(x1[src], ln), px1.take(jj))
+    np.maximum(iw, np.float32(0), out=iw)
+    ih = np.minimum(rep(y2[src], ln), py2.take(jj))
+    ih -= np.maximum(rep(y1[src], ln), py1.take(jj))
+    np.maximum(ih, np.float32(0), out=ih)
+    iw *= ih  # inter
+    un = rep(area[src], ln)
+    un += pa.take(jj)
+    un -= iw  # (area_a + area_b) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iw /= un
+    k = np.flatnonzero(iw >= t_up)
+    if k.shape[0] == 0:
+        return np.arange(n), tot
+    a = rep(src.astype(np.int32), ln)[k]
+    b = perm[jj[k]]
+    i = np.minimum(a, b)  # score order: i before j
+    j = np.maximum(a, b)
+    inv = np.zeros(n, bool)
+    inv[i] = True
+    inv[j] = True
+    ids = np.flatnonzero(inv)  # boxes in some suppressing pair; all others are kept
+    m = ids.shape[0]
+    cmap = np.cumsum(inv) - 1
+    ci = cmap[i]
+    cj = cmap[j]
+    nbyte = (m + 7) >> 3
+    rows = np.zeros(m * nbyte, np.uint8)  # row ci, bit cj (little-endian) = S[i, j]
+    np.bitwise_or.at(rows, ci * nbyte + (cj >> 3), np.left_shift(1, cj & 7).astype(np.uint8))
+    rows ^= 0xFF  # complemented rows: "and" clears the suppressed boxes
+    has_row = np.zeros(m, bool)
+    has_row[ci] = True
+    raw = rows.tobytes()
+    hr = has_row.tolist()
+    rem = (1 << m) - 1  # involved boxes not yet decided and not suppressed
+    keep = []
+    from_bytes = int.from_bytes
+    while rem:
+        low = rem & -rem
+        q = low.bit_length() - 1  # the first remaining box in score order: kept
+        keep.append(q)
+        rem ^= low
+        if hr[q]:
+            rem &= from_bytes(raw[q * nbyte:(q + 1) * nbyte], "little")
+    out = ~inv
+    out[ids[keep]] = True
+    return np.flatnonzero(out), tot
+
+
 def _nms_numpy_fast(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray | None,
                     iou_threshold: float) -> np.ndarray:
     n = boxes.shape[0]
@@ -330,7 +505,13 @@ def _nms_numpy_fast(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray |
     # per class in one pass (class ranks 0..K-1 in score order): same result as NMS class by class, merged by
     # descending score with ties to the lower index, without a Python loop over the classes
     cls = None if classes is None else np.unique(classes, return_inverse=True)[1].reshape(-1)[order].astype(np.int64)
-    pos = _greedy_sorted_numpy(x1, y1, x2, y2, (x2 - x1) * (y2 - y1), t_up, cls)
+    area = (x2 - x1) * (y2 - y1)
+    pos, tried = None, None  # larger sets: first one block (it removes most of a clustered set)
+    if n <= _PAIRS_DIRECT_N:
+        pos, p = _greedy_pairs(x1, y1, x2, y2, area, t_up, cls)
+        tried = (n, p)
+    if pos is None:
+        pos = _greedy_sorted_numpy(x1, y1, x2, y2, area, t_up, cls, tried=tried)
     return order[pos].astype(np.int32)
 
 

@@ -5,6 +5,9 @@ Run ``python tests/test_spec_examples.py`` to print every table (to paste after 
 
 from __future__ import annotations
 
+import importlib.util
+import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,8 @@ import pytest
 import mlxquant as mq
 from mlxquant.quant.formats.gguf import gguf_quantize
 
-SPEC = Path(__file__).resolve().parents[1] / "docs" / "spec"
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "docs" / "spec"
 F32 = np.float32
 
 
@@ -285,11 +289,199 @@ def classify_example() -> str:
     return "\n".join(rows)
 
 
+def pil_weights_example() -> str:
+    """Pillow antialias tables (22-bit fixed point) for 5 → 2 per method, and one row resized by each."""
+    from mlxquant.vision.resize import axis_table
+
+    rows = [
+        "| method | j | center | xmin | xmax | k (= w·2²²), taps xmin … xmin + xmax − 1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, support in (("bilinear", 1.0), ("bicubic", 2.0), ("area", 0.5)):
+        t = axis_table(5, 2, method=m)
+        for j in range(2):
+            center = (j + 0.5) * 2.5
+            xmin = max(math.trunc(center - support * 2.5 + 0.5), 0)
+            xmax = min(math.trunc(center + support * 2.5 + 0.5), 5) - xmin
+            assert int(t.idx[j, 0]) == xmin
+            k = [int(v) for v in np.asarray(t.w[j][:xmax]) * 2.0**22]
+            rows.append(f"| {m} | {j} | {center!r} | {xmin} | {xmax} | {k} |")
+    x = np.array([[[0], [50], [100], [150], [255]]], np.uint8)
+    outs = [
+        np.asarray(mq.vision.resize(x, (1, 2), method=m))[0, :, 0].tolist() for m in ("bilinear", "bicubic", "area")
+    ]
+    rows += ["", "| row | bilinear | bicubic | area |", "|---|---|---|---|"]
+    rows.append(f"| {x[0, :, 0].tolist()} → 2 | " + " | ".join(str(o) for o in outs) + " |")
+    return "\n".join(rows)
+
+
+def letterbox_table() -> str:
+    """letterbox_params (h, w) → 640×640 and the inverse of one model-input box, exact and Ultralytics mode."""
+    from mlxquant.vision import Transform, letterbox_params
+
+    box = np.array([[100.0, 150.0, 300.0, 420.5]], F32)
+    rows = [
+        "| (h, w) | r | (nh, nw) | (top, bottom, left, right) | scale_x, scale_y | inverse_boxes(box) "
+        '| mode="ultralytics" |',
+        "|---|---|---|---|---|---|---|",
+    ]
+    for h, w in ((480, 640), (1080, 1920), (427, 640), (500, 375), (33, 17), (1, 1000)):
+        r, (nh, nw), pad = letterbox_params((h, w), (640, 640))
+        t = Transform(
+            (h, w), (640, 640), nw / w, nh / h, float(pad[2]), float(pad[0]), (nh, nw), pad, (0, 0), "letterbox"
+        )
+        ex = np.asarray(t.inverse_boxes(box))[0]
+        ul = np.asarray(t.inverse_boxes(box, mode="ultralytics"))[0]
+        rows.append(
+            f"| ({h}, {w}) | {r!r} | ({nh}, {nw}) | {pad} | {t.scale_x!r}, {t.scale_y!r} | "
+            f"{[float(v) for v in ex]} | {[float(v) for v in ul]} |"
+        )
+    return "\n".join(rows)
+
+
+def shorter_side_crop_table() -> str:
+    """fit(..., (224, 224), strategy="shorter_side_crop") (torchvision ImageClassification arithmetic)."""
+    rows = [
+        "| (h, w) | resize_size | resized (nh, nw) | crop (top, left) | pad | offset_x, offset_y |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (h, w), rs in (
+        ((300, 400), None),
+        ((480, 640), None),
+        ((375, 500), None),
+        ((333, 333), None),
+        ((400, 300), 232),
+        ((100, 150), 200),
+        ((50, 60), 100),
+    ):
+        _, t = mq.vision.fit(np.zeros((h, w, 1), np.uint8), (224, 224), strategy="shorter_side_crop", resize_size=rs)
+        rows.append(
+            f"| ({h}, {w}) | {rs if rs is not None else 'None (256)'} | {t.resized_size} | {t.crop} | {t.pad} | "
+            f"{t.offset_x!r}, {t.offset_y!r} |"
+        )
+    return "\n".join(rows)
+
+
+def yuv_example() -> str:
+    """yuv_to_rgb of a 2×4 NV12 frame (two chroma blocks), video and full range."""
+    y = np.array([[16, 235, 0, 255], [128, 81, 145, 41]], np.uint8)
+    uv = np.array([[128, 128, 90, 240]], np.uint8)  # block 0: U=128 V=128, block 1: U=90 V=240
+    f = np.concatenate([y, uv])
+    from PIL import Image
+
+    rows = ["| Y | U | V | video range RGB | full range RGB | Pillow YCbCr → RGB |", "|---|---|---|---|---|---|"]
+    vr = np.asarray(mq.vision.yuv_to_rgb(f, "nv12"))
+    fr = np.asarray(mq.vision.yuv_to_rgb(f, "nv12", full_range=True))
+    up = lambda p: np.repeat(np.repeat(p, 2, axis=0), 2, axis=1)  # noqa: E731
+    ycc = np.stack([y, up(uv[:, 0::2]), up(uv[:, 1::2])], axis=-1)
+    pil = np.asarray(Image.fromarray(ycc, "YCbCr").convert("RGB"))
+    for i in range(2):
+        for j in range(4):
+            u, v = uv[0, (j // 2) * 2], uv[0, (j // 2) * 2 + 1]
+            rows.append(
+                f"| {int(y[i, j])} | {int(u)} | {int(v)} | {vr[i, j].tolist()} | {fr[i, j].tolist()} | "
+                f"{pil[i, j].tolist()} |"
+            )
+    return "\n".join(rows)
+
+
+def gray_example() -> str:
+    """to_gray of a few colours: Pillow and OpenCV fixed point (uint8), and the float32 formula."""
+    rows = ["| RGB | pil | opencv | float32 |", "|---|---|---|---|"]
+    cols = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [1, 2, 3], [200, 100, 51]]], np.uint8)
+    p = np.asarray(mq.vision.to_gray(cols))
+    o = np.asarray(mq.vision.to_gray(cols, weights="opencv"))
+    fl = np.asarray(mq.vision.to_gray(cols.astype(F32)))
+    for i in range(cols.shape[1]):
+        rows.append(
+            f"| {cols[0, i].tolist()} | {p.reshape(-1)[i]} | {o.reshape(-1)[i]} | {float(fl.reshape(-1)[i])!r} |"
+        )
+    return "\n".join(rows)
+
+
+def fold_example() -> str:
+    """quantize_input on uint8 pixels: the per-channel table lut[c][v] and whether it folds to an int16 add."""
+    from mlxquant.vision.normalize import _integer_affine, input_lut
+
+    rows = [
+        "| normalization | quant (s, zp, dtype) | c | lut[c][v] at v = 0, 1, 127, 128, 254, 255 | applied as |",
+        "|---|---|---|---|---|",
+    ]
+    cases = [
+        ("scale", (1 / 255, -128, "int8")),
+        ("scale", (1 / 255, 0, "uint8")),
+        ("tensorflow", (1 / 128, 0, "int8")),
+        ("imagenet", (0.018658, 114, "uint8")),
+        ("raw", ([1.0, 2.0, 0.5], [0, -3, 7], "int8")),
+    ]
+    for norm, q in cases:
+        lut, _ = input_lut(norm, q, 3)
+        aff = _integer_affine(lut)
+        how = f"int16 add b = {aff[1].tolist()}" if aff is not None and np.all(aff[0] == 1) else "table lookup"
+        for c in range(3):
+            if c and norm in ("scale", "tensorflow"):
+                continue
+            vals = lut[c, [0, 1, 127, 128, 254, 255]].tolist()
+            rows.append(f"| {norm} | {q} | {c} | {vals} | {how} |")
+    return "\n".join(rows)
+
+
+def tflite_tensor_example() -> str:
+    """The fields read for the input and output tensors of tools/build_models.py's int8 TFLite classifier."""
+    from mlxquant._tflite import read_tflite
+
+    spec = importlib.util.spec_from_file_location("mlxquant_tools_build_models", ROOT / "tools" / "build_models.py")
+    bm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bm)
+    data = bm.build_tflite_classifier(True)
+    m = read_tflite(data)
+    rows = [
+        "| tensor | name | type | shape | shape_signature | scale | zero_point | quantized_dimension | buffer |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for role, i in (("input", m.inputs[0]), ("output", m.outputs[0])):
+        t = m.tensors[i]
+        rows.append(
+            f"| {role} {i} | {t.name} | {t.dtype} | {list(t.shape)} | {t.shape_signature} | "
+            f"{[float(v) for v in t.scale]} | {t.zero_point.tolist()} | {t.quantized_dimension} | {t.buffer} |"
+        )
+    w = next(t for t in m.tensors if t.scale.size > 1)
+    rows.append(
+        f"| weight {w.index} | {w.name} | {w.dtype} | {list(w.shape)} | {w.shape_signature} | "
+        f"{[float(v) for v in w.scale[:2]]} + {w.scale.size - 2} more | {w.zero_point.tolist()} | "
+        f"{w.quantized_dimension} | {w.buffer} |"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "m.tflite"
+        p.write_bytes(data)
+        info = mq.inspect_model(p)
+    rows += [
+        "",
+        "| TensorSpec | dtype | shape | scale | zero_point | axis | qdtype | io | source | qparams |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for role, ts in (("input", info.inputs[0]), ("output", info.outputs[0])):
+        rows.append(
+            f"| {role} | {ts.dtype} | {ts.shape} | {np.asarray(ts.scale).tolist()} | "
+            f"{np.asarray(ts.zero_point).tolist()} | {ts.axis} | {ts.qdtype} | {ts.io} | {ts.source} | {ts.qparams} |"
+        )
+    return "\n".join(rows)
+
+
 EXAMPLES = {
     "quant.md": [tie_table, formula_table, zp_table, qparams_table, dql_example, fake_table],
     "formats.md": [pack_table, gguf_q4_0_example, gguf_other_example, mlx_affine_example, mxfp4_example],
     "calibration.md": [float8_table, histogram_example],
     "decode.md": [nms_example, classify_example],
+    "vision.md": [
+        pil_weights_example,
+        letterbox_table,
+        shorter_side_crop_table,
+        gray_example,
+        yuv_example,
+        fold_example,
+    ],
+    "models.md": [tflite_tensor_example],
 }
 
 

@@ -842,7 +842,39 @@ class PercentileObserver(_AmaxObserver):
         return obs
 
 
-class EntropyObserver(_AmaxObserver):
+class _BinSearchObserver(_AmaxObserver):
+    """An amax searched over the candidate bins ``start_bin, start_bin + stride, ...`` (Entropy and MSE).
+
+    Subclasses set ``_search`` to the ModelOpt rule (:func:`amax_entropy` or :func:`amax_mse`).
+    """
+
+    _search: Any
+
+    def __init__(self, axis: int | None = None, num_bins: int = 2048, start_bin: int = 128, stride: int = 1) -> None:
+        super().__init__(axis, num_bins)
+        self.start_bin = check_positive_int("start_bin", start_bin)
+        self.stride = check_positive_int("stride", stride)
+
+    def _amax_one(self, counts: np.ndarray, edges: np.ndarray, bits: int, unsigned: bool) -> float:
+        return type(self)._search(counts, edges, bits, unsigned, self.stride, self.start_bin)
+
+    def state_dict(self) -> dict[str, Any]:
+        d = super().state_dict()
+        d.update(start_bin=self.start_bin, stride=self.stride)
+        return d
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Any:
+        obs = cls(
+            axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"], stride=state["stride"]
+        )
+        obs._load_base(state)
+        obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
+        obs._load_extra(state)
+        return obs
+
+
+class EntropyObserver(_BinSearchObserver):
     """amax minimizing the KL divergence of the quantized histogram (TensorRT / ModelOpt ``_compute_amax_entropy``).
 
     Args:
@@ -859,31 +891,10 @@ class EntropyObserver(_AmaxObserver):
         [4.0234375]
     """
 
-    def __init__(self, axis: int | None = None, num_bins: int = 2048, start_bin: int = 128, stride: int = 1) -> None:
-        super().__init__(axis, num_bins)
-        self.start_bin = check_positive_int("start_bin", start_bin)
-        self.stride = check_positive_int("stride", stride)
-
-    def _amax_one(self, counts: np.ndarray, edges: np.ndarray, bits: int, unsigned: bool) -> float:
-        return amax_entropy(counts, edges, bits, unsigned, self.stride, self.start_bin)
-
-    def state_dict(self) -> dict[str, Any]:
-        d = super().state_dict()
-        d.update(start_bin=self.start_bin, stride=self.stride)
-        return d
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> EntropyObserver:
-        obs = cls(
-            axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"], stride=state["stride"]
-        )
-        obs._load_base(state)
-        obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
-        obs._load_extra(state)
-        return obs
+    _search = staticmethod(amax_entropy)
 
 
-class MSEObserver(_AmaxObserver):
+class MSEObserver(_BinSearchObserver):
     """amax minimizing the histogram-weighted squared quantization error (ModelOpt ``_compute_amax_mse``).
 
     Args:
@@ -900,28 +911,7 @@ class MSEObserver(_AmaxObserver):
         [2.501953125]
     """
 
-    def __init__(self, axis: int | None = None, num_bins: int = 2048, start_bin: int = 128, stride: int = 1) -> None:
-        super().__init__(axis, num_bins)
-        self.start_bin = check_positive_int("start_bin", start_bin)
-        self.stride = check_positive_int("stride", stride)
-
-    def _amax_one(self, counts: np.ndarray, edges: np.ndarray, bits: int, unsigned: bool) -> float:
-        return amax_mse(counts, edges, bits, unsigned, self.stride, self.start_bin)
-
-    def state_dict(self) -> dict[str, Any]:
-        d = super().state_dict()
-        d.update(start_bin=self.start_bin, stride=self.stride)
-        return d
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> MSEObserver:
-        obs = cls(
-            axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"], stride=state["stride"]
-        )
-        obs._load_base(state)
-        obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
-        obs._load_extra(state)
-        return obs
+    _search = staticmethod(amax_mse)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -80,8 +80,8 @@ def convert_color(img: Any, src: str, dst: str, *, backend: str | None = None) -
     want = {"rgb": 3, "bgr": 3, "rgba": 4, "bgra": 4, "gray": 1}[src]
     if int(x.shape[-1]) != want:
         raise ShapeError(f"a {src.upper()} image has {want} channels; got shape {tuple(x.shape)}")
-    if src == dst:
-        return x
+    if src == dst:  # a new array, never the caller's own (results are never views of the input)
+        return b.asarray(np.array(b.to_numpy(x), copy=True)) if b.name == "numpy" else x + 0
     if dst == "gray":
         return to_gray(x, order="bgr" if src.startswith("bgr") else "rgb", backend=b.name)
     if src == "gray":
@@ -97,7 +97,8 @@ def convert_color(img: Any, src: str, dst: str, *, backend: str | None = None) -
             alpha = x[..., 3:4]
         else:
             name = b.dtype_name(x)
-            full = 255 if name == "uint8" else 65535 if name == "uint16" else 1.0
+            # opaque = the dtype's largest value for integer images (255 for uint8, 127 for int8, ...), 1.0 for floats
+            full = int(np.iinfo(np.dtype(name)).max) if b.is_integer(x) else 1.0
             shape = (*tuple(x.shape[:-1]), 1)
             alpha = b.full(shape, full, name)
         rgb = b.concatenate([rgb, alpha], axis=-1)

@@ -68,7 +68,14 @@ def pad_image(img: Any, top: int, bottom: int, left: int, right: int, color: Any
     ay, ax = nd - 3, nd - 2
     c = int(x.shape[-1])
     dt = b.dtype_name(x)
-    col = b.asarray(np.asarray(_color_vector(color, c), dtype=np.float64), dt)
+    colv = np.asarray(_color_vector(color, c), dtype=np.float64)
+    if dt.startswith(("int", "uint")):
+        info = np.iinfo(np.dtype(dt))
+        if not (np.all(colv == np.round(colv)) and np.all(colv >= info.min) and np.all(colv <= info.max)):
+            raise InvalidArgumentError(
+                f"pad colour {color!r} is not representable in a {dt} image: give integers in [{info.min}, {info.max}]"
+            )
+    col = b.asarray(colv, dt)
     if top or bottom or left or right:
         h, w = int(x.shape[ay]), int(x.shape[ax])
 

@@ -25,7 +25,7 @@ NumPy float32/int64 on the host (counting bins is done with ``np.bincount`` on t
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -129,6 +129,9 @@ def _qparams_from_minmax(
         profile=profile,
         axis=per_axis,
     )
+
+
+_MinMaxT = TypeVar("_MinMaxT", bound="MinMaxObserver")
 
 
 class _Observer:
@@ -345,11 +348,20 @@ class MinMaxObserver(_Observer):
         return d
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> MinMaxObserver:
-        obs = cls(axis=state["axis"])
+    def _init_args(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """The constructor arguments recorded in a :meth:`state_dict` (subclasses add theirs)."""
+        return {"axis": state["axis"]}
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        """Restore what a subclass adds to the state beyond min/max (nothing here)."""
+
+    @classmethod
+    def from_state_dict(cls: type[_MinMaxT], state: dict[str, Any]) -> _MinMaxT:
+        obs = cls(**cls._init_args(state))
         obs._load_base(state)
         obs.min_val = _floats_from_json(state["min_val"])
         obs.max_val = _floats_from_json(state["max_val"])
+        obs._load_extra(state)
         return obs
 
 
@@ -406,12 +418,8 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
         return d
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> MovingAverageMinMaxObserver:
-        obs = cls(averaging_constant=state["averaging_constant"], axis=state["axis"])
-        obs._load_base(state)
-        obs.min_val = _floats_from_json(state["min_val"])
-        obs.max_val = _floats_from_json(state["max_val"])
-        return obs
+    def _init_args(cls, state: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._init_args(state), "averaging_constant": state["averaging_constant"]}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -799,6 +807,10 @@ class _AmaxObserver(MinMaxObserver):
         d["hist"] = self.hist.state_dict()
         return d
 
+    @classmethod
+    def _init_args(cls, state: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._init_args(state), "num_bins": state["hist"]["num_bins"]}
+
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.hist = FixedHistogram.from_state_dict(state["hist"])
 
@@ -834,12 +846,8 @@ class PercentileObserver(_AmaxObserver):
         return d
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> PercentileObserver:
-        obs = cls(percentile=state["percentile"], axis=state["axis"], num_bins=state["hist"]["num_bins"])
-        obs._load_base(state)
-        obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
-        obs._load_extra(state)
-        return obs
+    def _init_args(cls, state: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._init_args(state), "percentile": state["percentile"]}
 
 
 class _BinSearchObserver(_AmaxObserver):
@@ -864,14 +872,8 @@ class _BinSearchObserver(_AmaxObserver):
         return d
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Any:
-        obs = cls(
-            axis=state["axis"], num_bins=state["hist"]["num_bins"], start_bin=state["start_bin"], stride=state["stride"]
-        )
-        obs._load_base(state)
-        obs.min_val, obs.max_val = _floats_from_json(state["min_val"]), _floats_from_json(state["max_val"])
-        obs._load_extra(state)
-        return obs
+    def _init_args(cls, state: dict[str, Any]) -> dict[str, Any]:
+        return {**super()._init_args(state), "start_bin": state["start_bin"], "stride": state["stride"]}
 
 
 class EntropyObserver(_BinSearchObserver):

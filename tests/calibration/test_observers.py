@@ -304,3 +304,24 @@ def test_amax_mse_picks_like_np_argmin_when_float32_errors_overflow():
     edges = np.arange(301, dtype=np.float64) * 1e19
     centers = ((edges[1:] + edges[:-1]) / 2).astype(np.float32)
     assert amax_mse(counts, edges, 8, False, 1, 128) == float(centers[128])
+
+
+@pytest.mark.parametrize(
+    "cls, kw",
+    [
+        (mq.MinMaxObserver, {"axis": 1}),
+        (mq.MovingAverageMinMaxObserver, {"averaging_constant": 0.25, "axis": 0}),
+        (mq.PercentileObserver, {"percentile": 97.5, "num_bins": 256}),
+        (mq.EntropyObserver, {"num_bins": 512, "start_bin": 64, "stride": 2}),
+        (mq.MSEObserver, {"num_bins": 512, "start_bin": 32, "stride": 4}),
+    ],
+)
+def test_state_dict_keeps_non_default_constructor_args(cls, kw):
+    a = cls(**kw)
+    a.update(np.random.default_rng(3).standard_normal((4, 64)).astype(np.float32))
+    b = cls.from_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert type(b) is cls
+    for name, value in kw.items():
+        got = b.hist.num_bins if name == "num_bins" else getattr(b, name)
+        assert got == value, f"{cls.__name__}.{name} not restored: {got!r} != {value!r}"
+    assert json.dumps(a.state_dict()) == json.dumps(b.state_dict())
